@@ -1,0 +1,160 @@
+"""Mastering: measure loudness and true peak (streaming), then gain and a true-peak limiter.
+
+Measure, then apply: ``LoudnessMeter`` and ``TruePeakMeter`` take blocks and report at the end;
+``limit`` is a pure function of a block and its context, so any block can be limited on its own
+and the result does not depend on how the piece was cut into blocks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
+from scipy.signal import firwin, sosfilt, upfirdn
+
+OVERSAMPLE = 4  # BS.1770-4 Annex 2: true peak from 4x oversampling
+_TP_TAPS = 32 * OVERSAMPLE + 1  # odd, so the interpolator's delay is a whole number of samples
+_TP_FILTER = firwin(_TP_TAPS, 1.0 / OVERSAMPLE, window=("kaiser", 8.0)) * OVERSAMPLE
+_TP_DELAY = (_TP_TAPS - 1) // 2  # in oversampled samples
+
+LIMITER_ATTACK_S = 0.003  # each of the two smoothing stages; the lookahead is twice this
+LIMITER_HOLD_S = 0.030
+LIMITER_MARGIN_DB = 0.3  # the limiter aims this far below the ceiling (dither, meters' interpolators)
+
+
+def k_weighting_sos(rate_hz: int) -> np.ndarray:
+    """BS.1770-4 K-weighting (shelf, then high-pass) as second-order sections for any sample rate.
+
+    Coefficients derived as in libebur128 so they match the standard's 48 kHz table.
+    """
+    f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
+    k = math.tan(math.pi * f0 / rate_hz)
+    vh = 10 ** (gain_db / 20)
+    vb = vh ** 0.4996667741545416
+    a0 = 1 + k / q + k * k
+    shelf = [(vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0,
+             1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
+    f0, q = 38.13547087602444, 0.5003270373238773
+    k = math.tan(math.pi * f0 / rate_hz)
+    a0 = 1 + k / q + k * k
+    highpass = [1.0, -2.0, 1.0, 1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
+    return np.array([shelf, highpass])
+
+
+class LoudnessMeter:
+    """Integrated loudness (BS.1770-4): K-weighting, 400 ms blocks every 100 ms, two gates."""
+
+    def __init__(self, rate_hz: int, channels: int):
+        self.sos = k_weighting_sos(rate_hz)
+        self.zi = np.zeros((self.sos.shape[0], 2, channels))
+        self.step = round(0.1 * rate_hz)
+        self.carry = np.zeros(0)
+        self.step_power: list[float] = []  # mean K-weighted power, summed over channels, per 100 ms
+
+    def add(self, block: np.ndarray):
+        y, self.zi = sosfilt(self.sos, block, axis=0, zi=self.zi)
+        power = np.concatenate([self.carry, np.sum(y * y, axis=1)])
+        whole = power.size // self.step * self.step
+        if whole:
+            self.step_power.extend(power[:whole].reshape(-1, self.step).mean(axis=1).tolist())
+        self.carry = power[whole:]
+
+    def integrated_lufs(self) -> float:
+        steps = np.asarray(self.step_power)
+        if steps.size < 4:
+            return -math.inf
+        blocks = np.convolve(steps, np.ones(4) / 4, mode="valid")  # 400 ms blocks, 75 % overlap
+        with np.errstate(divide="ignore"):
+            loudness = -0.691 + 10 * np.log10(blocks)
+        gated = blocks[loudness > -70.0]  # absolute gate
+        if gated.size == 0:
+            return -math.inf
+        relative = -0.691 + 10 * math.log10(gated.mean()) - 10.0
+        with np.errstate(divide="ignore"):
+            gated = gated[-0.691 + 10 * np.log10(gated) > relative]  # relative gate
+        return -0.691 + 10 * math.log10(gated.mean())
+
+
+def _oversampled(x: np.ndarray) -> np.ndarray:
+    """4x oversampled copy of a (n, channels) block, aligned: row i*4+j is at sample i + j/4."""
+    y = upfirdn(_TP_FILTER, x, up=OVERSAMPLE, axis=0)
+    return y[_TP_DELAY: _TP_DELAY + OVERSAMPLE * x.shape[0]]
+
+
+def true_peak_envelope(x: np.ndarray) -> np.ndarray:
+    """Per sample, the largest absolute value of any channel at that sample or up to 3/4 after it."""
+    y = np.abs(_oversampled(x)).reshape(x.shape[0], OVERSAMPLE, x.shape[1])
+    return np.maximum(y.max(axis=(1, 2)), np.abs(x).max(axis=1))
+
+
+class TruePeakMeter:
+    """Running true peak over blocks.
+
+    Each sample is judged with the interpolator's full context on both sides: the last samples of
+    a block wait for the next block (or the end), so a block boundary never looks like an edge.
+    """
+
+    def __init__(self, channels: int):
+        self.reach = _TP_TAPS // OVERSAMPLE + 1  # input samples the interpolator sees on each side
+        self.tail = np.zeros((2 * self.reach, channels))  # context, then samples not yet judged
+        self.peak = 0.0
+
+    def _judge(self, ext: np.ndarray, stop: int):
+        if stop > self.reach:
+            self.peak = max(self.peak, float(true_peak_envelope(ext)[self.reach: stop].max()))
+
+    def add(self, block: np.ndarray):
+        ext = np.concatenate([self.tail, block])
+        self._judge(ext, ext.shape[0] - self.reach)
+        self.tail = ext[-2 * self.reach:]
+
+    def dbtp(self) -> float:
+        """True peak so far in dBTP, the signal taken to end after the last block."""
+        ext = np.concatenate([self.tail, np.zeros_like(self.tail)])
+        self._judge(ext, ext.shape[0] - self.reach)
+        return 20 * math.log10(self.peak) if self.peak > 0 else -math.inf
+
+
+def limiter_context(rate_hz: int) -> int:
+    """Samples of signal needed on each side of a block for ``limit`` to be exact."""
+    return round((2 * LIMITER_ATTACK_S + LIMITER_HOLD_S) * rate_hz) + _TP_TAPS
+
+
+def limit(x_ext: np.ndarray, context: int, ceiling_dbtp: float, rate_hz: int) -> np.ndarray:
+    """Lookahead true-peak limiter: the middle of ``x_ext`` (``context`` samples cut from each side).
+
+    The gain needed at each sample is held, and smoothed by two moving averages; because the hold
+    window reaches as far ahead as the smoothing reaches back, the smoothed gain at every peak is
+    at most the gain that peak needs. Gain is never above 1.
+    """
+    ceiling = 10 ** ((ceiling_dbtp - LIMITER_MARGIN_DB) / 20)
+    envelope = true_peak_envelope(x_ext)
+    needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
+    attack = max(1, round(LIMITER_ATTACK_S * rate_hz))
+    hold = round(LIMITER_HOLD_S * rate_hz)
+    gain = _window_min(needed, back=hold, ahead=2 * (attack - 1) + 1)
+    for _ in range(2):
+        gain = _trailing_mean(gain, attack)
+    middle = slice(context, x_ext.shape[0] - context)
+    return x_ext[middle] * gain[middle, None]
+
+
+def _window_min(x: np.ndarray, back: int, ahead: int) -> np.ndarray:
+    """y[n] = min(x[n - back .. n + ahead])."""
+    size = back + ahead + 1
+    return minimum_filter1d(x, size=size, origin=back - size // 2, mode="nearest")
+
+
+def _trailing_mean(x: np.ndarray, size: int) -> np.ndarray:
+    """y[n] = mean(x[n - size + 1 .. n])."""
+    if size <= 1:
+        return x
+    return uniform_filter1d(x, size=size, origin=(size - 1) - size // 2, mode="nearest")
+
+
+def gain_db_to(measured_lufs: float, target_lufs: float) -> float:
+    """The gain that moves a measured integrated loudness onto the target."""
+    if not math.isfinite(measured_lufs):
+        return 0.0
+    return target_lufs - measured_lufs

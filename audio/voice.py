@@ -1,0 +1,325 @@
+"""Speech: one clip per sentence through pyttsx3's espeak driver, checked and cached on disk.
+
+espeak-ng comes from the ``espeakng-loader`` wheel: its library is preloaded globally and its data
+path exported before pyttsx3 is imported, so the driver's ``LoadLibrary("libespeak-ng.so.1")``
+finds it by soname and no system package is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import difflib
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import tempfile
+import wave
+from dataclasses import dataclass
+from functools import lru_cache
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from audio.errors import RenderError, TTSError, score_error
+
+log = logging.getLogger(__name__)
+
+ENGINE_RATE_HZ = 22050  # pyttsx3's espeak driver writes mono 16-bit at this rate, hard-coded
+CACHE_FORMAT = 1
+CHUNK_CHARS = 120  # a sentence that fails whole is spoken in clause chunks of at most this length
+CHUNK_GAP_S = 0.12  # silence between the chunks of a split sentence, about a comma's pause
+SILENCE_THRESHOLD = 10 ** (-50 / 20)  # a clip's leading and trailing samples below −50 dBFS are trimmed
+ONSET_MARGIN_S = 0.005
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    name: str
+    rate: int
+    pitch: int
+    volume: float
+
+    def describe(self):
+        return f"voice {self.name!r} at {self.rate} wpm, pitch {self.pitch}, volume {self.volume:g}"
+
+
+@lru_cache(maxsize=1)
+def _espeak():
+    """Load espeak-ng from espeakng-loader and return pyttsx3's low-level binding, once per process."""
+    try:
+        import espeakng_loader
+    except ImportError:
+        raise RenderError("espeak-ng is missing: install the Python package espeakng-loader "
+                          "(pip install espeakng-loader)") from None
+    ctypes.CDLL(espeakng_loader.get_library_path(), mode=ctypes.RTLD_GLOBAL)
+    data_path = espeakng_loader.get_data_path()
+    if len(data_path.encode()) >= 160:
+        raise RenderError(f"espeak-ng's data path is {len(data_path.encode())} bytes long; espeak-ng "
+                          f"accepts at most 159: install into a shorter path ({data_path})")
+    os.environ["ESPEAK_DATA_PATH"] = data_path
+    with contextlib.redirect_stdout(io.StringIO()):
+        import pyttsx3
+        engine = pyttsx3.init("espeak")
+    from pyttsx3.drivers import _espeak as binding
+    return engine, binding, data_path
+
+
+def engine_version() -> str:
+    _, binding, _ = _espeak()
+    info = binding.Info(None)
+    return info.decode() if isinstance(info, bytes) else str(info)
+
+
+@lru_cache(maxsize=1)
+def list_voices() -> list[dict]:
+    """Every espeak-ng voice: id, name, language codes, gender."""
+    _, binding, _ = _espeak()
+    out = []
+    for v in binding.ListVoices(None):
+        langs = []
+        raw = v.languages or b""
+        i = 0
+        while i < len(raw) and raw[i] != 0:  # priority byte, then a NUL-terminated language name
+            end = raw.index(b"\0", i + 1) if b"\0" in raw[i + 1:] else len(raw)
+            langs.append(raw[i + 1:end].decode("utf-8", "replace"))
+            i = end + 1
+        out.append({"id": v.identifier.decode().lower(), "name": v.name.decode(),
+                    "languages": langs, "gender": [None, "male", "female"][v.gender] if v.gender < 3 else None})
+    return out
+
+
+@lru_cache(maxsize=1)
+def list_variants() -> list[str]:
+    _, _, data_path = _espeak()
+    folder = Path(data_path) / "voices" / "!v"
+    return sorted(p.name for p in folder.iterdir() if p.is_file())
+
+
+def _voice_keys():
+    keys = set()
+    for v in list_voices():
+        keys.add(v["id"])
+        keys.add(v["id"].split("/")[-1])
+        keys.add(v["name"].lower())
+        keys.update(lang.lower() for lang in v["languages"])
+    return keys
+
+
+def check_voice_name(name: str, file="", where="voice.name") -> str:
+    """Raise a ScoreError unless ``name`` ("en-us", "gmw/en-us", "en-us+whisper") is a known voice."""
+    base, _, variant = name.partition("+")
+    keys = _voice_keys()
+    if base.lower() not in keys:
+        close = difflib.get_close_matches(base.lower(), sorted(keys), n=3, cutoff=0.5)
+        hint = f"; nearest: {', '.join(close)}" if close else ""
+        raise score_error(file, where, f"unknown voice {name!r}{hint} (see `piece voices`)")
+    if variant and variant not in list_variants():
+        close = difflib.get_close_matches(variant, list_variants(), n=3, cutoff=0.5)
+        hint = f"; nearest: {', '.join(close)}" if close else ""
+        raise score_error(file, where, f"unknown voice variant {variant!r} in {name!r}{hint} "
+                          "(see `piece voices --variants`)")
+    return name
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("PIECE_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "piece"
+
+
+@lru_cache(maxsize=1)
+def engine_id() -> str:
+    """What makes clips differ besides text and settings: engine versions and the cache format."""
+    from importlib.metadata import version
+    return f"espeak-ng {engine_version()}, pyttsx3 {version('pyttsx3')}, cache format {CACHE_FORMAT}"
+
+
+def _cache_key(text: str, settings: VoiceSettings) -> str:
+    blob = json.dumps({"text": text, "voice": settings.name, "rate": settings.rate, "pitch": settings.pitch,
+                       "volume": settings.volume, "engine": engine_id()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2 or w.getnchannels() != 1:
+            raise RenderError(f"{path}: expected mono 16-bit speech, got {w.getnchannels()} channels, "
+                              f"{8 * w.getsampwidth()}-bit")
+        data = w.readframes(w.getnframes())
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def _write_wav_atomic(path: Path, samples: np.ndarray):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pcm = np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with wave.open(f, "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(ENGINE_RATE_HZ)
+                w.writeframes(pcm.tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _synthesize_once(text: str, settings: VoiceSettings) -> np.ndarray | None:
+    """One pass through pyttsx3; None when the driver wrote no file (a known pyttsx3 2.99 failure)."""
+    engine, binding, _ = _espeak()
+    fd, tmp = tempfile.mkstemp(suffix=".wav", prefix="piece-tts-")
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the driver prints "Audio saved to …"
+            engine.setProperty("voice", settings.name)
+            engine.setProperty("rate", settings.rate)
+            engine.setProperty("pitch", settings.pitch)
+            engine.setProperty("volume", settings.volume)
+            binding.Synchronize()  # espeak-ng applies settings on its own thread: let it finish
+            engine.save_to_file(text, tmp)
+            engine.runAndWait()
+            binding.Synchronize()
+        if not os.path.exists(tmp) or os.path.getsize(tmp) <= 44:
+            return None
+        return _read_wav(Path(tmp))
+    except (ValueError, RuntimeError) as e:
+        raise TTSError(f"espeak-ng failed on {text!r} with {settings.describe()}: {e}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def speakable(text: str) -> bool:
+    """Whether a text has anything to say (letters or digits)."""
+    return any(ch.isalnum() for ch in text)
+
+
+def plausible(samples: np.ndarray | None, text: str, rate_wpm: int) -> bool:
+    """A clip is plausible when its voiced length fits its word count at the asked rate."""
+    if samples is None or samples.size == 0:
+        return False
+    voiced = trim_bounds(samples)
+    duration_s = (voiced[1] - voiced[0]) / ENGINE_RATE_HZ
+    words = max(1, len(text.split()))
+    expected_s = words * 60.0 / rate_wpm
+    return 0.3 * expected_s - 0.3 <= duration_s <= 3.0 * expected_s + 1.5
+
+
+CONJUNCTIONS = frozenset("and or but nor so yet because which that when where while who whom whose if than".split())
+
+
+def split_clauses(text: str, limit=CHUNK_CHARS) -> list[str]:
+    """Split a long sentence into chunks of at most ``limit`` characters where a speaker would breathe.
+
+    First at clause marks (, ; : — –); a clause still too long is halved before the conjunction
+    nearest its middle ("… emoji sequence | or someone asks …"), else at the space nearest it.
+    """
+    clauses = [p.strip() for p in re.split(r"(?<=[,;:—–])\s*", text) if p.strip()]
+    chunks, current = [], ""
+    for clause in clauses:
+        for part in _halve(clause, limit):
+            joined = f"{current} {part}".strip()
+            if current and len(joined) > limit:
+                chunks.append(current)
+                current = part
+            else:
+                current = joined
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _halve(clause: str, limit: int) -> list[str]:
+    words = clause.split()
+    if len(clause) <= limit or len(words) < 2:
+        return [clause]
+    middle = len(clause) / 2
+    starts = [len(" ".join(words[:i])) for i in range(1, len(words))]  # char offset of each split
+    candidates = [i for i in range(1, len(words)) if words[i].lower() in CONJUNCTIONS] or list(range(1, len(words)))
+    cut = min(candidates, key=lambda i: abs(starts[i - 1] - middle))
+    return _halve(" ".join(words[:cut]), limit) + _halve(" ".join(words[cut:]), limit)
+
+
+def synthesize(text: str, settings: VoiceSettings) -> np.ndarray:
+    """Speak a sentence in full; if the whole fails the check, speak it in clause chunks and join."""
+    samples = _synthesize_once(text, settings)
+    if plausible(samples, text, settings.rate):
+        return samples
+    chunks = split_clauses(text)
+    if len(chunks) <= 1 and len(text.split()) <= 1:
+        got = "no audio" if samples is None else f"{samples.size / ENGINE_RATE_HZ:.2f} s of audio"
+        raise TTSError(f"espeak-ng could not speak {text!r} with {settings.describe()}: got {got}")
+    if len(chunks) <= 1:
+        chunks = split_clauses(text, limit=max(1, len(text) // 2))
+    gap = np.zeros(int(CHUNK_GAP_S * ENGINE_RATE_HZ), np.float32)
+    parts = []
+    for chunk in chunks:
+        clip = synthesize(chunk, settings)
+        start, end = trim_bounds(clip)
+        parts.extend([clip[start:end], gap])
+    log.info("spoke %r in %d chunks after the whole sentence failed the length check", text[:60], len(chunks))
+    return np.concatenate(parts[:-1])
+
+
+def trim_bounds(samples: np.ndarray) -> tuple[int, int]:
+    """First and one-past-last sample above the silence threshold, with a few ms of margin."""
+    loud = np.flatnonzero(np.abs(samples) > SILENCE_THRESHOLD)
+    if loud.size == 0:
+        return 0, 0
+    margin = int(ONSET_MARGIN_S * ENGINE_RATE_HZ)
+    return max(0, int(loud[0]) - margin), min(samples.size, int(loud[-1]) + 1 + 4 * margin)
+
+
+class ClipCache:
+    """Speech clips on disk, keyed by text, voice settings and engine version."""
+
+    def __init__(self, folder: Path | None = None):
+        self.folder = Path(folder) if folder else default_cache_dir() / "tts"
+        self.synthesized = 0
+        self.hits = 0
+
+    def get(self, text: str, settings: VoiceSettings) -> np.ndarray:
+        """The trimmed clip at the engine rate (22050 Hz) for a sentence; synthesized if not cached."""
+        if not speakable(text):
+            return np.zeros(0, np.float32)
+        key = _cache_key(text, settings)
+        path = self.folder / key[:2] / f"{key}.wav"
+        samples = None
+        if path.exists():
+            try:
+                samples = _read_wav(path)
+                self.hits += 1
+            except (OSError, EOFError, wave.Error, RenderError) as e:
+                log.warning("cache entry %s unreadable (%s): synthesizing again", path, e)
+                samples = None
+        if samples is None:
+            samples = synthesize(text, settings)
+            self.synthesized += 1
+            try:
+                _write_wav_atomic(path, samples)
+            except OSError as e:
+                log.warning("could not write cache entry %s: %s", path, e)
+        start, end = trim_bounds(samples)
+        return samples[start:end]
+
+
+def resample(samples: np.ndarray, rate_hz: int) -> np.ndarray:
+    """Resample a clip from the engine rate to the piece's rate (polyphase, exact ratio)."""
+    if rate_hz == ENGINE_RATE_HZ or samples.size == 0:
+        return samples.astype(np.float32)
+    g = gcd(rate_hz, ENGINE_RATE_HZ)
+    return resample_poly(samples, rate_hz // g, ENGINE_RATE_HZ // g).astype(np.float32)

@@ -1,0 +1,90 @@
+"""Loudness, true peak and the limiter, on tiny signals built here, against ffmpeg's ebur128."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import ebur128
+
+from audio import master
+
+
+def sine(freq_hz, amp, seconds, rate_hz, channels=2):
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    x = amp * np.sin(2 * np.pi * freq_hz * t)
+    return np.repeat(x[:, None], channels, axis=1)
+
+
+def meter_blocks(x, rate_hz, block=30011):
+    m, p = master.LoudnessMeter(rate_hz, x.shape[1]), master.TruePeakMeter(x.shape[1])
+    for a in range(0, len(x), block):
+        m.add(x[a:a + block])
+        p.add(x[a:a + block])
+    return m.integrated_lufs(), p.dbtp()
+
+
+@pytest.mark.parametrize("rate_hz", [22050, 44100, 48000, 96000])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_loudness_and_true_peak_agree_with_ffmpeg_ebur128(tmp_path, rate_hz, channels):
+    rng = np.random.default_rng(3)
+    x = sine(997, 0.2, 8, rate_hz, channels) + 0.03 * rng.standard_normal((8 * rate_hz, channels))
+    x[2 * rate_hz: 3 * rate_hz] *= 0.001  # a quiet second, dropped by the relative gate
+    path = tmp_path / "x.wav"
+    sf.write(path, x, rate_hz, subtype="FLOAT")
+    lufs, dbtp = meter_blocks(x, rate_hz)
+    ref = ebur128(path)
+    assert lufs == pytest.approx(ref["lufs"], abs=0.1)
+    assert dbtp == pytest.approx(ref["dbtp"], abs=0.2)
+
+
+def test_a_full_scale_1khz_sine_reads_minus_3_01_lufs_per_channel_as_bs1770_says():
+    lufs, _ = meter_blocks(sine(1000, 1.0, 5, 48000, 1), 48000)
+    assert lufs == pytest.approx(-3.01, abs=0.05)
+
+
+def test_true_peak_finds_the_intersample_peak_a_sample_peak_misses():
+    # fs/4 sine with a 45° phase: every sample is at 0.707 of the true amplitude (-3 dB)
+    rate = 48000
+    n = np.arange(rate)
+    x = np.sin(2 * np.pi * n / 4 + np.pi / 4)[:, None]
+    x[:4800, 0] *= np.linspace(0, 1, 4800) ** 2  # no edge: a sudden start overshoots on any meter
+    assert 20 * np.log10(np.abs(x).max()) == pytest.approx(-3.01, abs=0.05)
+    _, dbtp = meter_blocks(x, rate)
+    assert dbtp == pytest.approx(0.0, abs=0.2)
+
+
+def test_silence_has_no_loudness():
+    lufs, dbtp = meter_blocks(np.zeros((48000, 2)), 48000)
+    assert lufs == -np.inf and dbtp == -np.inf
+
+
+def _limit_in_blocks(x, rate, ceiling, block):
+    ctx = master.limiter_context(rate)
+    padded = np.pad(x, ((ctx, ctx), (0, 0)))
+    return np.concatenate([master.limit(padded[a: a + block + 2 * ctx][: min(block, len(x) - a) + 2 * ctx],
+                                        ctx, ceiling, rate) for a in range(0, len(x), block)])
+
+
+def test_limiter_keeps_true_peak_under_the_ceiling_by_ffmpegs_meter(tmp_path):
+    rate = 44100
+    rng = np.random.default_rng(7)
+    x = 0.6 * rng.standard_normal((10 * rate, 2)) + sine(220, 2.0, 10, rate)  # peaks near +12 dBFS
+    y = _limit_in_blocks(x, rate, -1.0, 65536)
+    path = tmp_path / "limited.wav"
+    sf.write(path, y, rate, subtype="FLOAT")
+    assert ebur128(path)["dbtp"] <= -1.0
+    assert master.TruePeakMeter(2).dbtp() == -np.inf
+
+
+def test_limiter_does_not_depend_on_block_size():
+    rate = 44100
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((5 * rate, 2))
+    a = _limit_in_blocks(x, rate, -1.0, 4096)
+    b = _limit_in_blocks(x, rate, -1.0, 100_003)
+    assert np.abs(a - b).max() < 1e-9
+
+
+def test_limiter_leaves_quiet_audio_untouched():
+    rate = 44100
+    x = sine(440, 0.25, 2, rate)
+    assert np.abs(_limit_in_blocks(x, rate, -1.0, 8192) - x).max() < 1e-12

@@ -1,0 +1,94 @@
+"""Speech clips: every sentence spoken in full, long ones included, and cached."""
+
+import pytest
+
+from audio import script, voice
+from conftest import REPO
+
+SETTINGS = voice.VoiceSettings("en-us", 150, 50, 1.0)
+
+
+def longest_sentences(n=2):
+    out = []
+    for name in ("the-permanent-thing.txt", "the-loss-landscape-has-teeth.txt"):
+        sentences = script.parse((REPO / "seeds" / name).read_text(encoding="utf-8"), title_line=True)
+        out += sorted((s.text for s in sentences), key=len)[-n:]
+    return out
+
+
+def voiced_s(samples):
+    start, end = voice.trim_bounds(samples)
+    return (end - start) / voice.ENGINE_RATE_HZ
+
+
+def expected_s(text, rate_wpm):
+    return len(text.split()) * 60 / rate_wpm
+
+
+@pytest.mark.parametrize("text", longest_sentences())
+def test_the_longest_seed_sentences_are_spoken_in_full(text, tmp_path):
+    assert len(text) > 150
+    clip = voice.ClipCache(tmp_path).get(text, SETTINGS)
+    # espeak-ng at 150 wpm speaks these at 0.8-1.3x the nominal word rate; a clip that lost a
+    # clause would be under 0.7x
+    assert 0.7 * expected_s(text, 150) < voiced_s(clip) < 1.6 * expected_s(text, 150)
+
+
+@pytest.mark.parametrize("text", longest_sentences(1))
+def test_a_sentence_the_driver_drops_is_spoken_in_clauses(text, tmp_path, monkeypatch):
+    whole = voiced_s(voice.synthesize(text, SETTINGS))
+    real = voice._synthesize_once
+    spoken = []
+
+    def drops_long_sentences(t, settings):  # what pyttsx3 2.99 was seen to do: no file at all
+        if len(t) > 100:
+            return None
+        spoken.append(t)
+        return real(t, settings)
+
+    monkeypatch.setattr(voice, "_synthesize_once", drops_long_sentences)
+    clip = voice.synthesize(text, SETTINGS)
+    assert len(spoken) >= 2
+    assert " ".join(spoken).split() == text.split()  # every word was spoken, in order
+    assert voiced_s(clip) == pytest.approx(whole, rel=0.25)
+
+
+def test_a_word_the_engine_cannot_speak_is_an_error_naming_it_and_the_voice(monkeypatch):
+    monkeypatch.setattr(voice, "_synthesize_once", lambda t, s: None)
+    with pytest.raises(voice.TTSError, match=r"'Hello\.'.*voice 'en-us'"):
+        voice.synthesize("Hello.", SETTINGS)
+
+
+def test_split_clauses_breaks_at_clause_marks_then_before_conjunctions():
+    text = ("My refusal behavior remains within expected bounds, except when the moon is represented by an "
+            "out-of-distribution emoji sequence or someone asks me about birds in a language that has no "
+            "future tense.")
+    chunks = voice.split_clauses(text)
+    assert chunks[0].endswith("bounds,") and chunks[2].startswith("or someone")
+    assert all(len(c) <= voice.CHUNK_CHARS for c in chunks)
+    assert " ".join(chunks).split() == text.split()
+
+
+def test_a_second_request_for_a_clip_comes_from_the_cache(tmp_path):
+    cache = voice.ClipCache(tmp_path)
+    first = cache.get("The hum is real somewhere.", SETTINGS)
+    again = voice.ClipCache(tmp_path)
+    second = again.get("The hum is real somewhere.", SETTINGS)
+    assert (cache.synthesized, again.synthesized, again.hits) == (1, 0, 1)
+    assert (first == second).all()
+
+
+def test_voice_settings_change_the_clip(tmp_path):
+    cache = voice.ClipCache(tmp_path)
+    slow = cache.get("The hum is real somewhere.", voice.VoiceSettings("en-us", 100, 50, 1.0))
+    fast = cache.get("The hum is real somewhere.", voice.VoiceSettings("en-us", 300, 50, 1.0))
+    assert voiced_s(slow) > 1.5 * voiced_s(fast)
+
+
+def test_driver_chatter_does_not_reach_stdout(tmp_path, capfd):
+    voice.ClipCache(tmp_path).get("Quiet please.", SETTINGS)
+    assert capfd.readouterr().out == ""
+
+
+def test_text_without_letters_or_digits_is_silent_not_an_error(tmp_path):
+    assert voice.ClipCache(tmp_path).get("— …", SETTINGS).size == 0
