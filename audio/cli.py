@@ -1,0 +1,179 @@
+"""The `piece` command line. The only module that prints, exits or draws progress."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from audio import __version__
+from audio.errors import PieceError
+
+log = logging.getLogger("audio")
+
+
+class _Handler(logging.Handler):
+    def emit(self, record):
+        prefix = "Warning: " if record.levelno >= logging.WARNING else ""
+        click.echo(prefix + record.getMessage(), err=True)
+
+
+def _setup_logging(verbose: int, quiet: bool):
+    log.handlers[:] = [_Handler()]
+    log.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
+    log.propagate = False
+
+
+def _bar(enabled: bool, length: int, label: str):
+    if not enabled:
+        return contextlib.nullcontext(None)
+    return click.progressbar(length=length, label=label, file=sys.stderr, show_eta=True)
+
+
+def _formats(value):
+    if not value:
+        return None
+    from audio.score import FORMATS
+    names = tuple(v.strip().lower() for v in value.split(",") if v.strip())
+    for n in names:
+        if n not in FORMATS:
+            raise click.BadParameter(f"unknown format {n!r}; known: {', '.join(FORMATS)}")
+    return names
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="piece")
+def main():
+    """Render a text and a score into a finished audio piece."""
+
+
+def _run(fn):
+    """Run a command body; a PieceError becomes one `Error:` line and its exit code."""
+    try:
+        return fn()
+    except PieceError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: earlier outputs are left as they were.", err=True)
+        sys.exit(130)
+
+
+@main.command()
+@click.argument("scores", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
+              show_default=True, help="Folder for the rendered files.")
+@click.option("--format", "formats", help="Comma-separated formats (wav,flac,mp3,ogg); overrides the score.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PIECE_CACHE_DIR",
+              help="Speech clip cache (default ~/.cache/piece, or $PIECE_CACHE_DIR).")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@click.option("-v", "--verbose", count=True, help="Print timings and details.")
+def render(scores, out_dir, formats, cache_dir, quiet, verbose):
+    """Render SCORES (TOML files) to audio, captions and a manifest."""
+    _setup_logging(verbose, quiet)
+    fmts = _formats(formats)
+
+    def body():
+        from audio import plan as plan_module
+        from audio import render as render_module
+        from audio import score as score_module
+        from audio import script
+        from audio.voice import ClipCache
+        cache = ClipCache(cache_dir / "tts" if cache_dir else None)
+        show = sys.stderr.isatty() and not quiet
+        for path in scores:
+            t0 = time.perf_counter()
+            sc = score_module.load(path)
+            n_sentences = len(script.parse(sc.text, sc.piece.title_line))
+            with _bar(show, n_sentences, f"{sc.name}: speaking") as bar:
+                plan = plan_module.resolve(sc, cache, progress=None if bar is None else bar.update)
+            for w in plan.warnings:
+                log.warning(w)
+            with _bar(show, plan.total_samples, f"{sc.name}: mixing") as bar:
+                manifest = render_module.render(plan, cache, out_dir, fmts,
+                                                progress=None if bar is None else bar.update)
+            m = manifest["measured"]
+            if not quiet:
+                click.echo(f"{sc.name}: {plan.duration_s:.1f} s, {m['loudness_lufs']:.1f} LUFS, "
+                           f"{m['true_peak_dbtp']:.1f} dBTP → "
+                           + ", ".join(Path(p).name for p in manifest["files"].values())
+                           + f" ({time.perf_counter() - t0:.1f} s)")
+            log.info("%s: %d clips synthesized, %d from cache; timings %s", sc.name, cache.synthesized,
+                     cache.hits, {k: round(v, 2) for k, v in manifest["timings"].items()})
+    _run(body)
+
+
+@main.command()
+@click.argument("scores", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PIECE_CACHE_DIR")
+def validate(scores, cache_dir):
+    """Check SCORES without rendering audio (speech is synthesized to learn its timing)."""
+    _setup_logging(0, False)
+
+    def body():
+        from audio import plan as plan_module
+        from audio import score as score_module
+        from audio.voice import ClipCache
+        cache = ClipCache(cache_dir / "tts" if cache_dir else None)
+        for path in scores:
+            plan = plan_module.resolve(score_module.load(path), cache)
+            for w in plan.warnings:
+                log.warning(w)
+            click.echo(f"{path}: ok ({len(plan.cues)} sentences, {len(plan.layers)} layers, "
+                       f"{plan.duration_s:.1f} s)")
+    _run(body)
+
+
+@main.command()
+@click.argument("score", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PIECE_CACHE_DIR")
+def plan(score, cache_dir):
+    """Print the resolved timeline of SCORE: every sentence and layer with its times."""
+    _setup_logging(0, False)
+
+    def body():
+        from audio import plan as plan_module
+        from audio import score as score_module
+        from audio.voice import ClipCache
+        p = plan_module.resolve(score_module.load(score), ClipCache(cache_dir / "tts" if cache_dir else None))
+        click.echo(f"{p.name}: {p.duration_s:.2f} s at {p.sample_rate} Hz, {p.channels} channel(s)")
+        for lp in p.layers:
+            click.echo(f"  layer {lp.name!r:24} {lp.start_s:9.2f} → {lp.end_s:9.2f}  {lp.source} {lp.gain_db:+.1f} dB")
+        for c in p.cues:
+            click.echo(f"  {c.start_s:9.2f} → {c.end_s:9.2f}  {c.text}")
+    _run(body)
+
+
+@main.command()
+@click.option("--lang", help="Only voices whose language starts with this (e.g. en).")
+@click.option("--variants", is_flag=True, help="List the voice variants (append as +NAME).")
+def voices(lang, variants):
+    """List the voice ids usable in a score."""
+    def body():
+        from audio import voice
+        if variants:
+            click.echo("Variants (use as en-us+NAME):")
+            click.echo("  " + " ".join(voice.list_variants()))
+            return
+        for v in voice.list_voices():
+            if lang and not any(code.lower().startswith(lang.lower()) for code in v["languages"]):
+                continue
+            click.echo(f"{', '.join(v['languages']):24} {v['id']:24} {v['name']}")
+    _run(body)
+
+
+@main.command()
+def sources():
+    """List the sound generators and their parameters."""
+    from audio import sources as sources_module
+    for src in sources_module.SOURCES.values():
+        click.echo(f"{src.name}: {src.doc}")
+        for p in src.params:
+            rng = f" [{p.min:g}..{p.max:g}]" if p.min is not None and p.max is not None else ""
+            choices = f" [{' | '.join(p.choices)}]" if p.choices else ""
+            click.echo(f"    {p.name} = {p.default!r}{rng}{choices}  {p.doc}")
+        click.echo()

@@ -1,0 +1,139 @@
+"""Mix a plan block by block: layers (with fades, gain, pan and ducking) and the speech clips.
+
+Memory stays flat however long the piece: generators carry their state from block to block, and a
+speech clip is only held while a block overlaps it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from audio import sources, voice
+from audio.plan import Plan
+
+BLOCK_SAMPLES = 1 << 17  # about 3 s at 44.1 kHz
+DUCK_ATTACK_S = 0.25  # the bed starts to dip this long before a sentence, so it is down on the first word
+DUCK_RELEASE_S = 0.6  # and comes back over this long after the sentence
+
+
+def db_to_gain(db):
+    return 10.0 ** (np.asarray(db, dtype=np.float64) / 20.0)
+
+
+def raised_cosine(x):
+    """0 → 1 on x in [0, 1] with zero slope at both ends (clipped outside)."""
+    x = np.clip(x, 0.0, 1.0)
+    return 0.5 - 0.5 * np.cos(np.pi * x)
+
+
+def pan_gains(pan: float) -> tuple[float, float]:
+    """Constant-power balance, normalised so the centre leaves both channels unchanged."""
+    angle = (pan + 1.0) * np.pi / 4.0
+    return float(np.cos(angle) * np.sqrt(2.0)), float(np.sin(angle) * np.sqrt(2.0))
+
+
+def voice_activity(spans_s, t_s: np.ndarray) -> np.ndarray:
+    """How much the voice is speaking at each time, 0..1, with smooth attack before and release after."""
+    activity = np.zeros(t_s.size)
+    if t_s.size == 0:
+        return activity
+    t0, t1 = t_s[0], t_s[-1]
+    for start_s, end_s in spans_s:
+        if end_s + DUCK_RELEASE_S < t0 or start_s - DUCK_ATTACK_S > t1:
+            continue
+        rise = raised_cosine((t_s - (start_s - DUCK_ATTACK_S)) / DUCK_ATTACK_S)
+        fall = raised_cosine(((end_s + DUCK_RELEASE_S) - t_s) / DUCK_RELEASE_S)
+        np.maximum(activity, np.minimum(rise, fall), out=activity)
+    return activity
+
+
+class _Layer:
+    """A layer being played: its generator, created when the first block reaches its start."""
+
+    def __init__(self, lp, plan: Plan):
+        self.lp = lp
+        self.sr = plan.sample_rate
+        self.generator = None
+        self.gain = float(db_to_gain(lp.gain_db))
+        self.pan = pan_gains(lp.pan)
+
+    def envelope(self, idx: np.ndarray, speech_spans) -> np.ndarray:
+        """Gain per sample: gain × fade-in × fade-out × ducking."""
+        lp, sr = self.lp, self.sr
+        env = np.full(idx.size, self.gain)
+        if lp.fade_in_s > 0:
+            env *= raised_cosine((idx - lp.start_sample) / (lp.fade_in_s * sr))
+        if lp.fade_out_s > 0:
+            env *= raised_cosine((lp.end_sample - idx) / (lp.fade_out_s * sr))
+        if lp.duck_db > 0 and speech_spans:
+            env *= db_to_gain(-lp.duck_db * voice_activity(speech_spans, idx / sr))
+        return env
+
+    def render(self, a: int, b: int, speech_spans) -> tuple[int, np.ndarray] | None:
+        """The layer's samples over block [a, b), as (offset in block, (n, 2) array), or None."""
+        lo, hi = max(a, self.lp.start_sample), min(b, self.lp.end_sample)
+        if hi <= lo:
+            return None
+        if self.generator is None:
+            rng = np.random.default_rng(self.lp.seed)
+            self.generator = sources.make_generator(self.lp.source, self.lp.params, self.sr, rng)
+        x = self.generator.render(hi - lo).astype(np.float64)
+        env = self.envelope(np.arange(lo, hi, dtype=np.float64), speech_spans)
+        x[:, 0] *= env * self.pan[0]
+        x[:, 1] *= env * self.pan[1]
+        return lo - a, x
+
+
+class _Speech:
+    """Speech clips placed on the timeline; each is loaded and resampled when first needed."""
+
+    def __init__(self, plan: Plan, cache: voice.ClipCache):
+        self.plan = plan
+        self.cache = cache
+        self.cues = [c for c in plan.cues if c.n_samples > 0]
+        self.loaded: dict[int, np.ndarray] = {}
+
+    def clip(self, cue) -> np.ndarray:
+        if cue.index not in self.loaded:
+            settings = voice.VoiceSettings(**cue.voice)
+            x = voice.resample(self.cache.get(cue.text, settings), self.plan.sample_rate)
+            x = np.pad(x, (0, max(0, cue.n_samples - x.size)))[: cue.n_samples]
+            self.loaded[cue.index] = x * float(db_to_gain(cue.gain_db))
+        return self.loaded[cue.index]
+
+    def add(self, out: np.ndarray, a: int, b: int):
+        for cue in self.cues:
+            lo, hi = max(a, cue.start_sample), min(b, cue.start_sample + cue.n_samples)
+            if hi <= lo:
+                if cue.start_sample + cue.n_samples <= a:
+                    self.loaded.pop(cue.index, None)
+                continue
+            seg = self.clip(cue)[lo - cue.start_sample: hi - cue.start_sample]
+            out[lo - a: hi - a] += seg[:, None]
+
+
+def render_blocks(plan: Plan, cache: voice.ClipCache, voice_on=True, layer_names=None,
+                  block_samples=BLOCK_SAMPLES, start_sample=0, end_sample=None) -> Iterator[np.ndarray]:
+    """Yield the mix as float64 blocks of shape (n, channels), before mastering.
+
+    ``voice_on`` and ``layer_names`` select what sounds (stems, tests); the default is everything.
+    """
+    end_sample = plan.total_samples if end_sample is None else end_sample
+    layers = [_Layer(lp, plan) for lp in plan.layers if layer_names is None or lp.name in layer_names]
+    speech = _Speech(plan, cache) if voice_on else None
+    spans = [(c.start_s, c.end_s) for c in plan.cues if c.n_samples > 0]
+    for a in range(start_sample, end_sample, block_samples):
+        b = min(a + block_samples, end_sample)
+        out = np.zeros((b - a, 2))
+        for layer in layers:
+            part = layer.render(a, b, spans)
+            if part is not None:
+                offset, x = part
+                out[offset: offset + x.shape[0]] += x
+        if speech:
+            speech.add(out, a, b)
+        if plan.channels == 1:
+            out = out.mean(axis=1, keepdims=True)
+        yield out

@@ -1,0 +1,389 @@
+"""Load and validate a score file (TOML) into plain dataclasses.
+
+The schema is data: each table is a tuple of ``Field`` rows (name, type, default, range, unit,
+doc). Validation, the README's score reference and error messages all read these rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from audio import sources
+from audio.errors import score_error
+
+REQUIRED = object()  # a Field default meaning "must be given"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: type | tuple  # float, int, str, bool, list, or a tuple of accepted kinds
+    default: object
+    doc: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple | None = None
+
+
+# Limits enforced before any work starts (see README, "Limits").
+MAX_DURATION_S = 12 * 3600.0
+MAX_LAYERS = 64
+MAX_CUES = 2000
+MAX_TEXT_BYTES = 1_000_000
+
+PIECE_FIELDS = (
+    Field("title", str, REQUIRED, "title of the piece, written into tags"),
+    Field("text", str, REQUIRED, "path of the text, relative to the score file"),
+    Field("author", str, "", "author, written into tags"),
+    Field("seed", int, 0, "seed for every random choice", 0, 2**63 - 1),
+    Field("sample_rate", int, 44100, "sample rate in Hz", 22050, 96000),
+    Field("channels", int, 2, "1 (mono) or 2 (stereo)", 1, 2),
+    Field("title_line", bool, False, "the text's first line is its title: spoken, then pauses.title"),
+)
+
+VOICE_FIELDS = (
+    Field("name", str, "en-us", 'espeak-ng voice id or language, variants ok ("en-us+whisper")'),
+    Field("rate", int, 150, "speaking rate in words per minute", 80, 450),
+    Field("pitch", int, 50, "base pitch, 0..100", 0, 100),
+    Field("volume", float, 1.0, "synthesizer volume, 0..1", 0.0, 1.0),
+    Field("gain_db", float, 0.0, "gain of the voice in the mix, dB", -40.0, 12.0),
+)
+
+PAUSE_FIELDS = (
+    Field("lead_in", float, 3.0, "seconds of layers alone before the first word", 0.0, 3600.0),
+    Field("title", float, 2.5, "seconds of silence after the title line", 0.0, 3600.0),
+    Field("paragraph", float, 2.0, "seconds after a blank line", 0.0, 3600.0),
+    Field("line", float, 1.0, "seconds after a single line break", 0.0, 3600.0),
+    Field("sentence", float, 0.5, "seconds between sentences on one line", 0.0, 3600.0),
+    Field("tail", float, 5.0, "seconds of layers alone after the last word", 0.0, 3600.0),
+)
+
+CUE_FIELDS = (
+    Field("match", str, REQUIRED, "a sentence, or a substring unique in the text"),
+    Field("pause_before", float, None, "extra seconds of silence before the sentence", 0.0, 3600.0),
+    Field("pause_after", float, None, "seconds of silence after the sentence (replaces the pause)", 0.0, 3600.0),
+    Field("rate", int, None, "words per minute for this sentence", 80, 450),
+    Field("pitch", int, None, "pitch for this sentence", 0, 100),
+    Field("volume", float, None, "synthesizer volume for this sentence", 0.0, 1.0),
+    Field("voice", str, None, "voice for this sentence"),
+    Field("gain_db", float, None, "gain of this sentence in the mix, dB", -40.0, 12.0),
+)
+
+LAYER_FIELDS = (
+    Field("name", str, REQUIRED, "unique name of the layer"),
+    Field("source", str, REQUIRED, "generator, see `piece sources`"),
+    Field("gain_db", float, -20.0, "level in dB; 0 dB sits about as loud as the voice", -120.0, 12.0),
+    Field("start", (float, str), 0.0, 'seconds, "end", "end-N" or "cue:<text>[+N|-N]"'),
+    Field("end", (float, str), "end", 'seconds, "end", "end-N" or "cue:<text>[+N|-N]"'),
+    Field("fade_in", float, 1.0, "fade-in length in seconds", 0.0, 3600.0),
+    Field("fade_out", float, 1.0, "fade-out length in seconds", 0.0, 3600.0),
+    Field("duck_db", float, 0.0, "lowered by this many dB while the voice speaks", 0.0, 60.0),
+    Field("pan", float, 0.0, "-1 (left) .. 1 (right)", -1.0, 1.0),
+    Field("params", dict, None, "generator parameters, see `piece sources`"),
+)
+
+FORMATS = ("wav", "flac", "mp3", "ogg")
+
+MASTER_FIELDS = (
+    Field("loudness_lufs", float, -16.0, "integrated loudness target, LUFS (ITU-R BS.1770)", -40.0, -5.0),
+    Field("true_peak_dbtp", float, -1.0, "true-peak ceiling, dBTP (4x oversampled)", -12.0, 0.0),
+    Field("formats", list, ["wav", "mp3"], "output formats: " + ", ".join(FORMATS), choices=FORMATS),
+    Field("mp3_bitrate_kbps", int, 192, "MP3 constant bit rate in kbit/s", 64, 320),
+)
+
+TABLES = {"piece": PIECE_FIELDS, "voice": VOICE_FIELDS, "pauses": PAUSE_FIELDS, "master": MASTER_FIELDS}
+ARRAYS = {"cue": CUE_FIELDS, "layer": LAYER_FIELDS}
+
+
+@dataclass(frozen=True)
+class Piece:
+    title: str
+    text: str
+    author: str
+    seed: int
+    sample_rate: int
+    channels: int
+    title_line: bool
+
+
+@dataclass(frozen=True)
+class Voice:
+    name: str
+    rate: int
+    pitch: int
+    volume: float
+    gain_db: float
+
+
+@dataclass(frozen=True)
+class Pauses:
+    lead_in: float
+    title: float
+    paragraph: float
+    line: float
+    sentence: float
+    tail: float
+
+
+@dataclass(frozen=True)
+class Cue:
+    match: str
+    pause_before: float | None
+    pause_after: float | None
+    rate: int | None
+    pitch: int | None
+    volume: float | None
+    voice: str | None
+    gain_db: float | None
+    where: str = ""  # key path for messages, e.g. "cue[2]"
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    source: str
+    gain_db: float
+    start: float | str
+    end: float | str
+    fade_in: float
+    fade_out: float
+    duck_db: float
+    pan: float
+    params: dict
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class Master:
+    loudness_lufs: float
+    true_peak_dbtp: float
+    formats: tuple
+    mp3_bitrate_kbps: int
+
+
+@dataclass(frozen=True)
+class Score:
+    path: Path
+    name: str  # output file stem, from the score's file name
+    text_path: Path
+    text: str
+    sha256: str  # hash of the score bytes and the text bytes
+    piece: Piece
+    voice: Voice
+    pauses: Pauses
+    cues: tuple = field(default_factory=tuple)
+    layers: tuple = field(default_factory=tuple)
+    master: Master | None = None
+
+
+def did_you_mean(word, known):
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+def _type_name(kind):
+    names = {float: "a number", int: "an integer", str: "a string", bool: "true or false",
+             list: "a list", dict: "a table"}
+    if isinstance(kind, tuple):
+        return " or ".join(names[k] for k in kind)
+    return names[kind]
+
+
+def _accepts(kind, value):
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    for k in kinds:
+        if k is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if k is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if k not in (float, int) and isinstance(value, k):
+            return True
+    return False
+
+
+def _check_value(f: Field, value, file, where):
+    if not _accepts(f.kind, value):
+        raise score_error(file, where, f"must be {_type_name(f.kind)}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise score_error(file, where, f"must be a finite number, got {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if f.min is not None and value < f.min or f.max is not None and value > f.max:
+            raise score_error(file, where, f"must be between {f.min:g} and {f.max:g}, got {value!r}")
+        if f.kind is float:
+            value = float(value)
+    if isinstance(value, list) and f.choices:
+        for i, item in enumerate(value):
+            if item not in f.choices:
+                hint = did_you_mean(str(item), f.choices)
+                raise score_error(file, f"{where}[{i}]",
+                                  f"must be one of {', '.join(f.choices)}, got {item!r}{hint}")
+        if not value:
+            raise score_error(file, where, "must name at least one format, got []")
+    return value
+
+
+def read_table(fields, table, file, where):
+    """Validate one TOML table against its fields; return a dict with defaults filled in."""
+    if not isinstance(table, dict):
+        raise score_error(file, where, f"must be a table, got {table!r}")
+    known = {f.name: f for f in fields}
+    for key in table:
+        if key not in known:
+            raise score_error(file, f"{where}.{key}",
+                              f"unknown key{did_you_mean(key, known)} (known: {', '.join(known)})")
+    out = {}
+    for f in fields:
+        if f.name in table:
+            out[f.name] = _check_value(f, table[f.name], file, f"{where}.{f.name}")
+        elif f.default is REQUIRED:
+            raise score_error(file, f"{where}.{f.name}", "is required but missing")
+        else:
+            out[f.name] = f.default
+    return out
+
+
+def read_text(text_path: Path, file, where):
+    """Read the piece's text as UTF-8, with clear errors for every way it can be unusable."""
+    try:
+        data = text_path.read_bytes()
+    except FileNotFoundError:
+        raise score_error(file, where, f"text file not found: {text_path}") from None
+    except OSError as e:
+        raise score_error(file, where, f"cannot read text file {text_path}: {e.strerror}") from None
+    if len(data) > MAX_TEXT_BYTES:
+        raise score_error(file, where, f"text is {len(data)} bytes; the limit is {MAX_TEXT_BYTES} bytes")
+    if b"\x00" in data:
+        raise score_error(file, where, f"{text_path} looks binary (NUL byte at offset {data.index(0)}); "
+                          "a text must be UTF-8 plain text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        hint = "; it may be Latin-1 or Windows-1252: re-save it as UTF-8"
+        raise score_error(file, where, f"{text_path} is not UTF-8: byte 0x{data[e.start]:02x} "
+                          f"at offset {e.start}{hint}") from None
+    if not text.strip():
+        raise score_error(file, where, f"{text_path} is empty; a piece needs at least one word")
+    return text, data
+
+
+def load(path) -> Score:
+    """Read, parse and validate a score file. Raises ScoreError naming file, key path, value, rule."""
+    path = Path(path)
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise score_error(file, "", "score file not found") from None
+    except OSError as e:
+        raise score_error(file, "", f"cannot read score file: {e.strerror}") from None
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise score_error(file, "", f"not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise score_error(file, "", f"invalid TOML: {e}") from None
+
+    known = list(TABLES) + list(ARRAYS)
+    for key, value in doc.items():
+        if key not in known:
+            raise score_error(file, key, f"unknown table{did_you_mean(key, known)} (known: {', '.join(known)})")
+        if key in ARRAYS and not isinstance(value, list):
+            raise score_error(file, key, f"must be written [[{key}]] (an array of tables), got {value!r}")
+    if "piece" not in doc:
+        raise score_error(file, "piece", "the [piece] table is required (title and text)")
+
+    piece = Piece(**read_table(PIECE_FIELDS, doc["piece"], file, "piece"))
+    voice = Voice(**read_table(VOICE_FIELDS, doc.get("voice", {}), file, "voice"))
+    pauses = Pauses(**read_table(PAUSE_FIELDS, doc.get("pauses", {}), file, "pauses"))
+    master_raw = read_table(MASTER_FIELDS, doc.get("master", {}), file, "master")
+    master_raw["formats"] = tuple(dict.fromkeys(master_raw["formats"]))
+    master = Master(**master_raw)
+
+    cues_raw = doc.get("cue", [])
+    if len(cues_raw) > MAX_CUES:
+        raise score_error(file, "cue", f"{len(cues_raw)} cues; the limit is {MAX_CUES}")
+    cues = tuple(Cue(**read_table(CUE_FIELDS, c, file, f"cue[{i}]"), where=f"cue[{i}]")
+                 for i, c in enumerate(cues_raw))
+
+    layers_raw = doc.get("layer", [])
+    if len(layers_raw) > MAX_LAYERS:
+        raise score_error(file, "layer", f"{len(layers_raw)} layers; the limit is {MAX_LAYERS}")
+    layers = []
+    seen = {}
+    for i, raw_layer in enumerate(layers_raw):
+        where = f"layer[{i}]"
+        values = read_table(LAYER_FIELDS, raw_layer, file, where)
+        name = values["name"]
+        where = f'layer "{name}"'
+        if name in seen:
+            raise score_error(file, f"layer[{i}].name", f'duplicate layer name "{name}" (first used by layer[{seen[name]}]); names must be unique')
+        seen[name] = i
+        if values["source"] not in sources.SOURCES:
+            raise score_error(file, f"{where}.source", f'unknown source "{values["source"]}"'
+                              f'{did_you_mean(values["source"], sources.SOURCES)} '
+                              f'(known: {", ".join(sources.SOURCES)})')
+        for key in ("start", "end"):
+            check_time_expr(values[key], file, f"{where}.{key}")
+        values["params"] = sources.check_params(values["source"], values["params"] or {}, file, f"{where}.params")
+        layers.append(Layer(**values, where=where))
+
+    for voice_name, where in [(voice.name, "voice.name")] + [(c.voice, f"{c.where}.voice") for c in cues if c.voice]:
+        from audio import voice as voice_module  # loads espeak-ng only when a score is checked
+        voice_module.check_voice_name(voice_name, file, where)
+
+    text_path = (path.parent / piece.text).resolve()
+    text, text_bytes = read_text(text_path, file, "piece.text")
+    sha = hashlib.sha256(raw + b"\0" + text_bytes).hexdigest()
+    return Score(path=path, name=output_stem(path), text_path=text_path, text=text, sha256=sha,
+                 piece=piece, voice=voice, pauses=pauses, cues=cues, layers=tuple(layers), master=master)
+
+
+TIME_RE = re.compile(r"^\s*(?:(?P<end>end)|cue:(?P<cue>.+?))\s*(?:(?P<sign>[+-])\s*(?P<offset>\d+(?:\.\d*)?|\.\d+))?\s*$")
+
+
+def parse_time_expr(value):
+    """Split a time expression into (kind, cue_text, offset_s); kind is "abs", "end" or "cue"."""
+    if isinstance(value, (int, float)):
+        return "abs", None, float(value)
+    m = TIME_RE.match(value)
+    if not m:
+        return None
+    offset = float(m["offset"]) * (-1 if m["sign"] == "-" else 1) if m["offset"] else 0.0
+    if m["end"]:
+        return "end", None, offset
+    return "cue", m["cue"].strip(), offset
+
+
+def check_time_expr(value, file, where):
+    parsed = parse_time_expr(value)
+    if parsed is None:
+        raise score_error(file, where, f'must be seconds, "end", "end-N" or "cue:<text>[+N|-N]", got {value!r}')
+    kind, _, offset = parsed
+    if kind == "abs" and not (0 <= offset <= MAX_DURATION_S and math.isfinite(offset)):
+        raise score_error(file, where, f"must be between 0 and {MAX_DURATION_S:g} seconds, got {value!r}")
+
+
+def output_stem(path: Path) -> str:
+    """The output file stem: the score's file name, cleaned so it cannot leave the output folder."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip(".-") or "piece"
+    return stem
+
+
+def as_dict(obj):
+    """A dataclass as plain JSON-ready data (paths as strings)."""
+    def convert(v):
+        if isinstance(v, Path):
+            return str(v)
+        if isinstance(v, tuple):
+            return [convert(x) for x in v]
+        if isinstance(v, dict):
+            return {k: convert(x) for k, x in v.items()}
+        return v
+    return {k: convert(v) for k, v in dataclasses.asdict(obj).items()}
