@@ -19,7 +19,9 @@ from audio.errors import RenderError
 from audio.plan import Plan
 from audio.voice import ClipCache
 
-LOUDNESS_TOLERANCE_LU = 0.1  # a second output pass is made if the limited mix misses by more
+LOUDNESS_TOLERANCE_LU = 0.1  # another output pass is made if the limited mix misses by more
+LOUDNESS_LIMIT_LU = 0.4  # the best try must be at least this close, else the render fails
+MAX_GAIN_ATTEMPTS = 5
 
 
 class _FloatFile:
@@ -71,6 +73,53 @@ def _master_pass(mix: _FloatFile, plan: Plan, gain_db: float, sink, block=mixer.
     return meter.integrated_lufs()
 
 
+def _master_to_target(mix: _FloatFile, plan: Plan, wav_path: Path, gain_db: float):
+    """Write the mastered 16-bit WAV, trying gains until its loudness is on target; (gain, loudness)."""
+    target = plan.master["loudness_lufs"]
+
+    def write(gain):
+        writer = export.PcmWriter(wav_path, "wav", plan.sample_rate, plan.channels, plan.seed)
+        try:
+            return _master_pass(mix, plan, gain, writer.write)
+        finally:
+            writer.close()
+
+    tried = []  # (gain_db, loudness after the limiter): the limiter bends this curve
+    while True:
+        out_lufs = write(gain_db)
+        tried.append((gain_db, out_lufs))
+        if not np.isfinite(out_lufs) or abs(target - out_lufs) <= LOUDNESS_TOLERANCE_LU:
+            return gain_db, out_lufs
+        if len(tried) == MAX_GAIN_ATTEMPTS:
+            best_gain, best_lufs = min(tried, key=lambda t: abs(target - t[1]))
+            if abs(target - best_lufs) > LOUDNESS_LIMIT_LU:
+                raise RenderError(
+                    f"{plan.name}: could not bring the piece to {target:g} LUFS under the "
+                    f"{plan.master['true_peak_dbtp']:g} dBTP ceiling (best {best_lufs:.2f} LUFS at "
+                    f"{best_gain:+.1f} dB gain); the mix is too peaky for this target: lower master.loudness_lufs")
+            if best_gain != gain_db:
+                write(best_gain)
+            return best_gain, best_lufs
+        gain_db = _next_gain_db(tried, target)
+
+
+def _next_gain_db(tried: list, target_lufs: float) -> float:
+    """The next gain to try. Loudness after the limiter bends below gain (and gating can even make
+    it dip), so: step by the miss first, then interpolate between the closest tries on either side
+    of the target once there are some, else extrapolate along the last two."""
+    g1, l1 = tried[-1]
+    if len(tried) == 1:
+        return g1 + (target_lufs - l1)
+    below = [t for t in tried if t[1] < target_lufs]
+    above = [t for t in tried if t[1] > target_lufs]
+    if below and above:
+        (ga, la), (gb, lb) = max(below, key=lambda t: t[1]), min(above, key=lambda t: t[1])
+        return ga + (gb - ga) * (target_lufs - la) / (lb - la)
+    g0, l0 = tried[-2]
+    slope = (l1 - l0) / (g1 - g0) if g1 != g0 else 1.0
+    return g1 + (target_lufs - l1) / min(1.0, max(0.2, slope))
+
+
 def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=None) -> dict:
     """Render ``plan`` into ``out_dir``; return the manifest. ``progress(n_samples)`` reports work."""
     out_dir = Path(out_dir)
@@ -96,16 +145,7 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
 
         t0 = time.perf_counter()
         wav_tmp = work / "master.wav"
-        for attempt in range(2):
-            writer = export.PcmWriter(wav_tmp, "wav", sr, ch, plan.seed)
-            try:
-                out_lufs = _master_pass(mix, plan, gain_db, writer.write)
-            finally:
-                writer.close()
-            miss = target - out_lufs if np.isfinite(out_lufs) else 0.0
-            if abs(miss) <= LOUDNESS_TOLERANCE_LU:
-                break
-            gain_db += miss  # the limiter took some loudness: aim again
+        gain_db, out_lufs = _master_to_target(mix, plan, wav_tmp, gain_db)
         timings["master_s"] = time.perf_counter() - t0
 
         measured = measure_file(wav_tmp, sr, ch)

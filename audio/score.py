@@ -318,10 +318,10 @@ def load(path) -> Score:
     layers = []
     seen = {}
     for i, raw_layer in enumerate(layers_raw):
-        where = f"layer[{i}]"
+        named = isinstance(raw_layer, dict) and isinstance(raw_layer.get("name"), str)
+        where = f'layer "{raw_layer["name"]}"' if named else f"layer[{i}]"
         values = read_table(LAYER_FIELDS, raw_layer, file, where)
         name = values["name"]
-        where = f'layer "{name}"'
         if name in seen:
             raise score_error(file, f"layer[{i}].name", f'duplicate layer name "{name}" (first used by layer[{seen[name]}]); names must be unique')
         seen[name] = i

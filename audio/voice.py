@@ -7,9 +7,11 @@ finds it by soname and no system package is needed.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import difflib
+import gc
 import hashlib
 import io
 import json
@@ -67,7 +69,14 @@ def _espeak():
         import pyttsx3
         engine = pyttsx3.init("espeak")
     from pyttsx3.drivers import _espeak as binding
+    atexit.register(_release_engine)
     return engine, binding, data_path
+
+
+def _release_engine():
+    """Let pyttsx3 tear its engine down while the interpreter is still whole (else its __del__ fails)."""
+    _espeak.cache_clear()
+    gc.collect()
 
 
 def engine_version() -> str:

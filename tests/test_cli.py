@@ -1,0 +1,166 @@
+"""The command line through click's CliRunner: renders, listings, and every kind of score error."""
+
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+from conftest import REPO, write_score
+
+from audio.cli import main
+
+GOOD = """
+[piece]
+title = "Tiny"
+text = "TEXT"
+seed = 2
+
+[voice]
+name = "en-us"
+rate = 180
+
+[pauses]
+lead_in = 0.5
+tail = 0.5
+
+[[cue]]
+match = "Second sentence here."
+pause_before = 0.3
+
+[[layer]]
+name = "bed"
+source = "noise"
+gain_db = -24
+end = "end"
+[layer.params]
+color = "pink"
+
+[[layer]]
+name = "blip"
+source = "tone"
+start = "cue:Second sentence"
+end = "cue:Second sentence+0.5"
+"""
+TEXT = "First sentence here. Second sentence here.\nThird one.\n"
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def good(tmp_path):
+    return write_score(tmp_path, GOOD, TEXT, name="tiny")
+
+
+def test_render_writes_the_asked_formats_into_the_output_folder(good, tmp_path):
+    result = run("render", good, "-o", tmp_path / "out", "--format", "flac,ogg", "-q")
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["tiny.flac", "tiny.json", "tiny.ogg", "tiny.srt"]
+    assert sf.info(str(tmp_path / "out" / "tiny.flac")).channels == 2
+
+
+def test_render_reports_duration_loudness_and_files(good, tmp_path):
+    result = run("render", good, "-o", tmp_path / "out")
+    assert result.exit_code == 0
+    assert "LUFS" in result.output and "tiny.wav" in result.output and "tiny.mp3" in result.output
+
+
+def test_an_unknown_format_on_the_command_line_is_a_usage_error(good, tmp_path):
+    result = run("render", good, "--format", "wav,aiff")
+    assert result.exit_code == 2 and "unknown format 'aiff'" in result.output
+
+
+def test_validate_accepts_both_seed_scores():
+    result = run("validate", *sorted((REPO / "scores").glob("*.toml")))
+    assert result.exit_code == 0, result.output
+    assert result.output.count(": ok (") == 2
+
+
+def test_plan_prints_the_timeline(good):
+    result = run("plan", good)
+    assert result.exit_code == 0
+    assert "Second sentence here." in result.output and "layer 'blip'" in result.output
+
+
+def test_voices_lists_english_voices_and_variants():
+    result = run("voices", "--lang", "en")
+    assert result.exit_code == 0 and "gmw/en-us" in result.output and "gmw/de" not in result.output
+    result = run("voices", "--variants")
+    assert "whisper" in result.output and "m3" in result.output
+
+
+def test_sources_lists_every_generator_with_its_parameters():
+    result = run("sources")
+    for name in ("server_hum:", "noise:", "drone:", "tone:", "mains_hz", "fan_rpm", "color", "root_hz"):
+        assert name in result.output
+
+
+def test_python_dash_m_audio_is_the_same_tool():
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "audio", "sources"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0 and "server_hum" in proc.stdout
+
+
+# Each: a change to the good score (old → new), and what the error must say.
+BAD = [
+    ('seed = 2', 'seed = 2\ntitel = "x"', 'piece.titel: unknown key; did you mean "title"?'),
+    ('rate = 180', 'rate = "fast"', "voice.rate: must be an integer, got 'fast'"),
+    ('rate = 180', 'rate = 900', "voice.rate: must be between 80 and 450, got 900"),
+    ('name = "en-us"', 'name = "en-uss"', "voice.name: unknown voice 'en-uss'; nearest: en-us"),
+    ('name = "en-us"', 'name = "en-us+wisper"', "voice.name: unknown voice variant 'wisper'"),
+    ('source = "noise"', 'source = "noize"', 'layer "bed".source: unknown source "noize"; did you mean "noise"?'),
+    ('color = "pink"', 'color = "purple"', "purple"),
+    ('color = "pink"', 'colour = "pink"', 'did you mean "color"'),
+    ('match = "Second sentence here."', 'match = "Nowhere in the text."',
+     "cue[0].match: cue 'Nowhere in the text.' matches no sentence"),
+    ('match = "Second sentence here."', 'match = "sentence"', "cue[0].match: cue 'sentence' matches 2 sentences"),
+    ('name = "blip"', 'name = "bed"', 'layer[1].name: duplicate layer name "bed"'),
+    ('end = "cue:Second sentence+0.5"', 'end = "cue:Second sentence-0.5"', 'layer "blip".end: the layer ends at'),
+    ('end = "cue:Second sentence+0.5"', 'end = "later"', 'layer "blip".end: must be seconds, "end"'),
+    ('start = "cue:Second sentence"', 'start = "cue:Fourth"', "layer \"blip\".start: anchor 'Fourth' matches no"),
+    ('gain_db = -24', 'gain_db = 40', 'layer "bed".gain_db: must be between -120 and 12, got 40'),
+    ('[pauses]', '[pause]', 'pause: unknown table; did you mean "pauses"?'),
+    ('seed = 2', 'seed = 2\nseed = 3', "invalid TOML"),
+    ('text = "TEXT"', 'text = "missing.txt"', "piece.text: text file not found"),
+    ('[[cue]]', '[cue]', "cue: must be written [[cue]] (an array of tables), got {"),
+    ('title = "Tiny"\n', '', "piece.title: is required but missing"),
+]
+
+
+@pytest.mark.parametrize("old, new, message", BAD, ids=[b[2][:40] for b in BAD])
+def test_every_kind_of_score_error_exits_2_with_a_message_naming_the_key(tmp_path, old, new, message):
+    assert old in GOOD
+    path = write_score(tmp_path, GOOD.replace(old, new, 1), TEXT, name="bad")
+    result = run("validate", path)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: {path}: ")
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    (b"   \n\n  \t\n", "is empty"),
+    (b"caf\xe9 au lait.", "is not UTF-8: byte 0xe9 at offset 3"),
+    (b"\x00\x01\x02binary", "looks binary"),
+])
+def test_an_unusable_text_is_refused_with_the_reason(tmp_path, content, message):
+    path = write_score(tmp_path, GOOD, "x", name="t")
+    (tmp_path / "t.txt").write_bytes(content)
+    result = run("validate", path)
+    assert result.exit_code == 2 and "piece.text:" in result.output and message in result.output
+
+
+def test_a_missing_score_file_is_an_error_not_a_traceback(tmp_path):
+    result = run("render", tmp_path / "nope.toml")
+    assert result.exit_code == 2
+    assert "nope.toml: score file not found" in result.output
+
+
+def test_a_render_error_leaves_no_output_behind(tmp_path):
+    path = write_score(tmp_path, GOOD.replace('rate = 180', 'rate = 900'), TEXT, name="bad")
+    result = run("render", path, "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
