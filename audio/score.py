@@ -208,6 +208,10 @@ def _accepts(kind, value):
     return False
 
 
+def _num(x) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def _check_value(f: Field, value, file, where):
     if not _accepts(f.kind, value):
         raise score_error(file, where, f"must be {_type_name(f.kind)}, got {value!r}")
@@ -215,7 +219,7 @@ def _check_value(f: Field, value, file, where):
         raise score_error(file, where, f"must be a finite number, got {value!r}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if f.min is not None and value < f.min or f.max is not None and value > f.max:
-            raise score_error(file, where, f"must be between {f.min:g} and {f.max:g}, got {value!r}")
+            raise score_error(file, where, f"must be between {_num(f.min)} and {_num(f.max)}, got {value!r}")
         if f.kind is float:
             value = float(value)
     if isinstance(value, list) and f.choices:
