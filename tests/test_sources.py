@@ -1,6 +1,7 @@
 """Tests for audio.sources: they assert on the rendered signal, not on the code's shape."""
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -82,6 +83,26 @@ def test_server_hum_noise_is_partly_decorrelated_and_hum_nearly_mono():
     hum = render("server_hum", {"fan_db": -60, "blade_db": -60, "rumble_db": -60}, seconds=2)
     assert np.corrcoef(noisy.T)[0, 1] < 0.6
     assert np.corrcoef(hum.T)[0, 1] > 0.99
+
+
+def test_server_hum_mains_wobble_is_slight_but_present():
+    only_hum = {"fan_db": -60, "blade_db": -60, "rumble_db": -60, "harmonics": 1, "mains_hz": 60}
+    x = render("server_hum", only_hum, seconds=20)[:, 0]
+    y = signal.sosfiltfilt(signal.butter(2, [50, 70], "bandpass", fs=SR, output="sos"), x)
+    turns = np.unwrap(np.angle(signal.hilbert(y)))[SR:-SR:SR // 4] / (2 * np.pi)
+    deviation = np.abs(np.diff(turns) * 4 - 60) / 60
+    assert deviation.max() < 0.0005
+    assert deviation.max() > 0.00002
+
+
+def test_server_hum_fans_are_detuned_so_they_beat():
+    only_blades = {"hum_db": -60, "fan_db": -60, "rumble_db": -60, "fans": 2, "drift": 0}
+    f, p = welch_db(render("server_hum", only_blades, seconds=8)[:, 0], SR, 2**17)
+    near = (f > 270) & (f < 290)
+    peaks, _ = signal.find_peaks(p[near], prominence=20)
+    assert len(peaks) == 2
+    low, high = sorted(f[near][peaks])
+    assert abs(low - 280) < 0.5 and 0.01 <= high / low - 1 <= 0.02
 
 
 def test_server_hum_without_hum_has_no_mains_peak():
@@ -202,6 +223,22 @@ def test_default_level_is_minus_20_dbfs(name):
     assert np.all(np.abs(20 * np.log10(rms / TARGET_RMS)) <= 3), rms
     assert np.abs(x).max() < 1.0
     assert np.all(np.abs(x.mean(axis=0)) < 1e-3)
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_memory_does_not_grow_with_duration(name):
+    gen = make_generator(name, {}, SR, np.random.default_rng(0))
+    for _ in range(3):
+        gen.render(SR)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(30):
+            gen.render(SR)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 200_000
 
 
 def test_render_output_contract():
