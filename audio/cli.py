@@ -87,6 +87,7 @@ def render(scores, out_dir, formats, cache_dir, quiet, verbose):
         show = sys.stderr.isatty() and not quiet
         for path in scores:
             t0 = time.perf_counter()
+            cache.synthesized = cache.hits = 0
             sc = score_module.load(path)
             n_sentences = len(script.parse(sc.text, sc.piece.title_line))
             with _bar(show, n_sentences, f"{sc.name}: speaking") as bar:
@@ -102,7 +103,7 @@ def render(scores, out_dir, formats, cache_dir, quiet, verbose):
                            f"{m['true_peak_dbtp']:.1f} dBTP → "
                            + ", ".join(Path(p).name for p in manifest["files"].values())
                            + f" ({time.perf_counter() - t0:.1f} s)")
-            log.info("%s: %d clips synthesized, %d from cache; timings %s", sc.name, cache.synthesized,
+            log.info("%s: %d clips synthesized, %d cache reads; timings %s", sc.name, cache.synthesized,
                      cache.hits, {k: round(v, 2) for k, v in manifest["timings"].items()})
     _run(body)
 

@@ -76,16 +76,31 @@ class LoudnessMeter:
         return -0.691 + 10 * math.log10(gated.mean())
 
 
-def _oversampled(x: np.ndarray) -> np.ndarray:
-    """4x oversampled copy of a (n, channels) block, aligned: row i*4+j is at sample i + j/4."""
-    y = upfirdn(_TP_FILTER, x, up=OVERSAMPLE, axis=0)
-    return y[_TP_DELAY: _TP_DELAY + OVERSAMPLE * x.shape[0]]
+TP_CHUNK = 256  # samples: the envelope is oversampled chunk by chunk, only where it matters
+MAX_OVERSHOOT = 2.0  # an intersample peak is assumed at most 6 dB above its neighbouring samples
 
 
-def true_peak_envelope(x: np.ndarray) -> np.ndarray:
-    """Per sample, the largest absolute value of any channel at that sample or up to 3/4 after it."""
-    y = np.abs(_oversampled(x)).reshape(x.shape[0], OVERSAMPLE, x.shape[1])
-    return np.maximum(y.max(axis=(1, 2)), np.abs(x).max(axis=1))
+def true_peak_envelope(x: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """Per sample, the largest absolute value of any channel at that sample or up to 3/4 after it.
+
+    Only chunks whose sample peak could reach ``floor`` (within MAX_OVERSHOOT) are oversampled;
+    elsewhere the sample peak stands in, which is exact for every use below: a limiter with its
+    ceiling as the floor, a meter with the loudest sample so far as the floor.
+    """
+    n = x.shape[0]
+    sample = np.abs(x).max(axis=1)
+    n_chunks = -(-n // TP_CHUNK)
+    env = np.pad(sample, (0, n_chunks * TP_CHUNK - n)).reshape(n_chunks, TP_CHUNK)
+    need = np.flatnonzero(env.max(axis=1) * MAX_OVERSHOOT >= floor)
+    if need.size:
+        reach = _TP_TAPS // OVERSAMPLE + 1
+        xp = np.pad(x, ((reach, n_chunks * TP_CHUNK - n + reach), (0, 0)))
+        rows = need[:, None] * TP_CHUNK + np.arange(TP_CHUNK + 2 * reach)[None, :]
+        y = upfirdn(_TP_FILTER, xp[rows], up=OVERSAMPLE, axis=1)
+        start = _TP_DELAY + OVERSAMPLE * reach
+        y = np.abs(y[:, start: start + OVERSAMPLE * TP_CHUNK])
+        env[need] = np.maximum(env[need], y.reshape(need.size, TP_CHUNK, -1).max(axis=2))
+    return env.ravel()[:n]
 
 
 class TruePeakMeter:
@@ -102,7 +117,8 @@ class TruePeakMeter:
 
     def _judge(self, ext: np.ndarray, stop: int):
         if stop > self.reach:
-            self.peak = max(self.peak, float(true_peak_envelope(ext)[self.reach: stop].max()))
+            floor = max(self.peak, float(np.abs(ext[self.reach: stop]).max()))
+            self.peak = max(self.peak, float(true_peak_envelope(ext, floor)[self.reach: stop].max()))
 
     def add(self, block: np.ndarray):
         ext = np.concatenate([self.tail, block])
@@ -129,7 +145,7 @@ def limit(x_ext: np.ndarray, context: int, ceiling_dbtp: float, rate_hz: int) ->
     at most the gain that peak needs. Gain is never above 1.
     """
     ceiling = 10 ** ((ceiling_dbtp - LIMITER_MARGIN_DB) / 20)
-    envelope = true_peak_envelope(x_ext)
+    envelope = true_peak_envelope(x_ext, ceiling)
     needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
     attack = max(1, round(LIMITER_ATTACK_S * rate_hz))
     hold = round(LIMITER_HOLD_S * rate_hz)

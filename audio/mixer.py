@@ -34,18 +34,21 @@ def pan_gains(pan: float) -> tuple[float, float]:
     return float(np.cos(angle) * np.sqrt(2.0)), float(np.sin(angle) * np.sqrt(2.0))
 
 
-def voice_activity(spans_s, t_s: np.ndarray) -> np.ndarray:
-    """How much the voice is speaking at each time, 0..1, with smooth attack before and release after."""
-    activity = np.zeros(t_s.size)
-    if t_s.size == 0:
-        return activity
-    t0, t1 = t_s[0], t_s[-1]
-    for start_s, end_s in spans_s:
-        if end_s + DUCK_RELEASE_S < t0 or start_s - DUCK_ATTACK_S > t1:
+def voice_activity(spans, first_sample: int, n: int, rate_hz: int) -> np.ndarray:
+    """How much the voice speaks at each of ``n`` samples from ``first_sample``: 0..1, rising
+    smoothly over DUCK_ATTACK_S before each span (start, end in samples) and falling over
+    DUCK_RELEASE_S after it."""
+    activity = np.zeros(n)
+    attack, release = DUCK_ATTACK_S * rate_hz, DUCK_RELEASE_S * rate_hz
+    for start, end in spans:
+        lo = max(0, int(start - attack) - first_sample)
+        hi = min(n, int(end + release) + 1 - first_sample)
+        if hi <= lo:
             continue
-        rise = raised_cosine((t_s - (start_s - DUCK_ATTACK_S)) / DUCK_ATTACK_S)
-        fall = raised_cosine(((end_s + DUCK_RELEASE_S) - t_s) / DUCK_RELEASE_S)
-        np.maximum(activity, np.minimum(rise, fall), out=activity)
+        idx = np.arange(first_sample + lo, first_sample + hi, dtype=np.float64)
+        shape = np.minimum(raised_cosine((idx - (start - attack)) / attack),
+                           raised_cosine(((end + release) - idx) / release))
+        np.maximum(activity[lo:hi], shape, out=activity[lo:hi])
     return activity
 
 
@@ -58,20 +61,26 @@ class _Layer:
         self.generator = None
         self.gain = float(db_to_gain(lp.gain_db))
         self.pan = pan_gains(lp.pan)
+        self.fade_in = lp.fade_in_s * self.sr
+        self.fade_out = lp.fade_out_s * self.sr
 
-    def envelope(self, idx: np.ndarray, speech_spans) -> np.ndarray:
-        """Gain per sample: gain × fade-in × fade-out × ducking."""
-        lp, sr = self.lp, self.sr
-        env = np.full(idx.size, self.gain)
-        if lp.fade_in_s > 0:
-            env *= raised_cosine((idx - lp.start_sample) / (lp.fade_in_s * sr))
-        if lp.fade_out_s > 0:
-            env *= raised_cosine((lp.end_sample - idx) / (lp.fade_out_s * sr))
-        if lp.duck_db > 0 and speech_spans:
-            env *= db_to_gain(-lp.duck_db * voice_activity(speech_spans, idx / sr))
+    def envelope(self, lo: int, hi: int, activity: np.ndarray | None) -> np.ndarray:
+        """Gain per sample over [lo, hi): gain × fade-in × fade-out × ducking (activity over the same span)."""
+        lp = self.lp
+        env = np.full(hi - lo, self.gain)
+        fade_in_end = min(hi, lp.start_sample + int(np.ceil(self.fade_in)))
+        if self.fade_in > 0 and fade_in_end > lo:
+            idx = np.arange(lo, fade_in_end, dtype=np.float64)
+            env[: fade_in_end - lo] *= raised_cosine((idx - lp.start_sample) / self.fade_in)
+        fade_out_start = max(lo, lp.end_sample - int(np.ceil(self.fade_out)))
+        if self.fade_out > 0 and fade_out_start < hi:
+            idx = np.arange(fade_out_start, hi, dtype=np.float64)
+            env[fade_out_start - lo:] *= raised_cosine((lp.end_sample - idx) / self.fade_out)
+        if lp.duck_db > 0 and activity is not None:
+            env *= np.exp(activity * (-lp.duck_db * np.log(10) / 20))
         return env
 
-    def render(self, a: int, b: int, speech_spans) -> tuple[int, np.ndarray] | None:
+    def render(self, a: int, b: int, activity: np.ndarray | None) -> tuple[int, np.ndarray] | None:
         """The layer's samples over block [a, b), as (offset in block, (n, 2) array), or None."""
         lo, hi = max(a, self.lp.start_sample), min(b, self.lp.end_sample)
         if hi <= lo:
@@ -80,7 +89,7 @@ class _Layer:
             rng = np.random.default_rng(self.lp.seed)
             self.generator = sources.make_generator(self.lp.source, self.lp.params, self.sr, rng)
         x = self.generator.render(hi - lo).astype(np.float64)
-        env = self.envelope(np.arange(lo, hi, dtype=np.float64), speech_spans)
+        env = self.envelope(lo, hi, None if activity is None else activity[lo - a: hi - a])
         x[:, 0] *= env * self.pan[0]
         x[:, 1] *= env * self.pan[1]
         return lo - a, x
@@ -115,20 +124,21 @@ class _Speech:
 
 
 def render_blocks(plan: Plan, cache: voice.ClipCache, voice_on=True, layer_names=None,
-                  block_samples=BLOCK_SAMPLES, start_sample=0, end_sample=None) -> Iterator[np.ndarray]:
+                  block_samples=BLOCK_SAMPLES) -> Iterator[np.ndarray]:
     """Yield the mix as float64 blocks of shape (n, channels), before mastering.
 
     ``voice_on`` and ``layer_names`` select what sounds (stems, tests); the default is everything.
     """
-    end_sample = plan.total_samples if end_sample is None else end_sample
     layers = [_Layer(lp, plan) for lp in plan.layers if layer_names is None or lp.name in layer_names]
     speech = _Speech(plan, cache) if voice_on else None
-    spans = [(c.start_s, c.end_s) for c in plan.cues if c.n_samples > 0]
-    for a in range(start_sample, end_sample, block_samples):
-        b = min(a + block_samples, end_sample)
+    spans = [(c.start_sample, c.start_sample + c.n_samples) for c in plan.cues if c.n_samples > 0]
+    ducking = any(layer.lp.duck_db > 0 for layer in layers)
+    for a in range(0, plan.total_samples, block_samples):
+        b = min(a + block_samples, plan.total_samples)
         out = np.zeros((b - a, 2))
+        activity = voice_activity(spans, a, b - a, plan.sample_rate) if ducking else None
         for layer in layers:
-            part = layer.render(a, b, spans)
+            part = layer.render(a, b, activity)
             if part is not None:
                 offset, x = part
                 out[offset: offset + x.shape[0]] += x

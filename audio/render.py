@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from audio import __version__, export, master, mixer
 from audio.errors import RenderError
@@ -60,21 +61,28 @@ def versions() -> dict:
 
 
 def _master_pass(mix: _FloatFile, plan: Plan, gain_db: float, sink, block=mixer.BLOCK_SAMPLES):
-    """Gain and limit the whole mix block by block; feed each block to ``sink``; return its loudness."""
+    """Gain and limit the whole mix block by block, feeding each block to ``sink``.
+
+    Returns (integrated loudness in LUFS, true peak in dBTP) of what was fed.
+    """
     sr, ch = plan.sample_rate, plan.channels
     context = master.limiter_context(sr)
     gain = 10 ** (gain_db / 20)
-    meter = master.LoudnessMeter(sr, ch)
+    meter, peak = master.LoudnessMeter(sr, ch), master.TruePeakMeter(ch)
     for a in range(0, mix.frames, block):
         b = min(a + block, mix.frames)
         y = master.limit(mix.read(a - context, b + context) * gain, context, plan.master["true_peak_dbtp"], sr)
         meter.add(y)
+        peak.add(y)
         sink(y)
-    return meter.integrated_lufs()
+    return meter.integrated_lufs(), peak.dbtp()
 
 
 def _master_to_target(mix: _FloatFile, plan: Plan, wav_path: Path, gain_db: float):
-    """Write the mastered 16-bit WAV, trying gains until its loudness is on target; (gain, loudness)."""
+    """Write the mastered 16-bit WAV, trying gains until its loudness is on target.
+
+    Returns (gain in dB, loudness in LUFS, true peak in dBTP) of the written file.
+    """
     target = plan.master["loudness_lufs"]
 
     def write(gain):
@@ -84,14 +92,14 @@ def _master_to_target(mix: _FloatFile, plan: Plan, wav_path: Path, gain_db: floa
         finally:
             writer.close()
 
-    tried = []  # (gain_db, loudness after the limiter): the limiter bends this curve
+    tried = []  # (gain_db, loudness, true peak) after the limiter: the limiter bends this curve
     while True:
-        out_lufs = write(gain_db)
-        tried.append((gain_db, out_lufs))
+        out_lufs, out_dbtp = write(gain_db)
+        tried.append((gain_db, out_lufs, out_dbtp))
         if not np.isfinite(out_lufs) or abs(target - out_lufs) <= LOUDNESS_TOLERANCE_LU:
-            return gain_db, out_lufs
+            return gain_db, out_lufs, out_dbtp
         if len(tried) == MAX_GAIN_ATTEMPTS:
-            best_gain, best_lufs = min(tried, key=lambda t: abs(target - t[1]))
+            best_gain, best_lufs, best_dbtp = min(tried, key=lambda t: abs(target - t[1]))
             if abs(target - best_lufs) > LOUDNESS_LIMIT_LU:
                 raise RenderError(
                     f"{plan.name}: could not bring the piece to {target:g} LUFS under the "
@@ -99,7 +107,7 @@ def _master_to_target(mix: _FloatFile, plan: Plan, wav_path: Path, gain_db: floa
                     f"{best_gain:+.1f} dB gain); the mix is too peaky for this target: lower master.loudness_lufs")
             if best_gain != gain_db:
                 write(best_gain)
-            return best_gain, best_lufs
+            return best_gain, best_lufs, best_dbtp
         gain_db = _next_gain_db(tried, target)
 
 
@@ -107,15 +115,15 @@ def _next_gain_db(tried: list, target_lufs: float) -> float:
     """The next gain to try. Loudness after the limiter bends below gain (and gating can even make
     it dip), so: step by the miss first, then interpolate between the closest tries on either side
     of the target once there are some, else extrapolate along the last two."""
-    g1, l1 = tried[-1]
+    g1, l1, _ = tried[-1]
     if len(tried) == 1:
         return g1 + (target_lufs - l1)
-    below = [t for t in tried if t[1] < target_lufs]
-    above = [t for t in tried if t[1] > target_lufs]
+    below = [t[:2] for t in tried if t[1] < target_lufs]
+    above = [t[:2] for t in tried if t[1] > target_lufs]
     if below and above:
         (ga, la), (gb, lb) = max(below, key=lambda t: t[1]), min(above, key=lambda t: t[1])
         return ga + (gb - ga) * (target_lufs - la) / (lb - la)
-    g0, l0 = tried[-2]
+    g0, l0, _ = tried[-2]
     slope = (l1 - l0) / (g1 - g0) if g1 != g0 else 1.0
     return g1 + (target_lufs - l1) / min(1.0, max(0.2, slope))
 
@@ -145,10 +153,9 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
 
         t0 = time.perf_counter()
         wav_tmp = work / "master.wav"
-        gain_db, out_lufs = _master_to_target(mix, plan, wav_tmp, gain_db)
+        gain_db, out_lufs, out_dbtp = _master_to_target(mix, plan, wav_tmp, gain_db)
         timings["master_s"] = time.perf_counter() - t0
 
-        measured = measure_file(wav_tmp, sr, ch)
         t0 = time.perf_counter()
         tags = {"title": plan.title, "artist": plan.author, "comment": "rendered by piece"}
         written = {}
@@ -173,8 +180,8 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     manifest.update({
         "files": {**written, "srt": str(srt_path), "json": str(out_dir / f"{plan.name}.json")},
         "versions": versions(),
-        "measured": {"mix_lufs": mix_lufs, "gain_db": gain_db, "loudness_lufs": measured["lufs"],
-                     "true_peak_dbtp": measured["dbtp"]},
+        "measured": {"mix_lufs": mix_lufs, "gain_db": gain_db, "loudness_lufs": out_lufs,
+                     "true_peak_dbtp": out_dbtp},
         "timings": timings,
     })
     export.write_json(out_dir / f"{plan.name}.json", manifest)
@@ -183,7 +190,6 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
 
 def _copy_pcm(src: Path, dst: Path, fmt: str, tags: dict):
     """Re-write 16-bit PCM into another lossless container, block by block, with tags."""
-    import soundfile as sf
     with sf.SoundFile(str(src)) as f_in, sf.SoundFile(str(dst), "w", samplerate=f_in.samplerate,
                                                       channels=f_in.channels, format=fmt.upper(),
                                                       subtype="PCM_16") as f_out:
@@ -192,17 +198,3 @@ def _copy_pcm(src: Path, dst: Path, fmt: str, tags: dict):
                 setattr(f_out, key, tags[key])
         for block in f_in.blocks(blocksize=mixer.BLOCK_SAMPLES, dtype="int16"):
             f_out.write(block)
-
-
-def measure_file(path: Path, sr: int, ch: int) -> dict:
-    """Loudness and true peak of a written file, as the listener will get it (after dither)."""
-    import soundfile as sf
-    meter, peak = master.LoudnessMeter(sr, ch), master.TruePeakMeter(ch)
-    try:
-        with sf.SoundFile(str(path)) as f:
-            for block in f.blocks(blocksize=mixer.BLOCK_SAMPLES, dtype="float64", always_2d=True):
-                meter.add(block)
-                peak.add(block)
-    except (OSError, RuntimeError) as e:
-        raise RenderError(f"{path}: cannot read back the rendered file: {e}") from None
-    return {"lufs": meter.integrated_lufs(), "dbtp": peak.dbtp()}
