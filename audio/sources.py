@@ -277,8 +277,9 @@ class ServerHum(_Chunked):
         self.fan_drift_turns = self.fan_hz * (drift * self.RPM_DRIFT * self.STEP_S / 2)
         self.level_drift = self.LEVEL_DRIFT * drift
 
-        # Fan noise: band-passed 150 Hz - 4 kHz, partly shared between channels.
-        fan_sos = signal.butter(1, [150.0, _below_nyquist(4000.0, sr)], "bandpass", fs=sr, output="sos")
+        # Fan noise: air through the racks, strongest 120 Hz - 2.5 kHz and falling 12 dB/oct beyond,
+        # so it reads as a room's rush rather than hiss; partly shared between channels.
+        fan_sos = signal.butter(2, [120.0, _below_nyquist(2500.0, sr)], "bandpass", fs=sr, output="sos")
         self.fan_filter = _Filter(fan_sos)
         fan_mean_square = _impulse_energy(fan_sos, sr) * (1 + self.level_drift**2 / 3)
         self.fan_mix = _mix_matrix(0.35) * (w["fan"] * scale / math.sqrt(fan_mean_square))

@@ -157,6 +157,33 @@ def test_drone_pair_beats():
     assert envelope.max() > 1.5 * envelope.min()
 
 
+def _window_levels(x, seconds=0.25):
+    n = int(SR * seconds)
+    return np.array([np.sqrt(np.mean(x[i:i + n] ** 2)) for i in range(0, len(x) - n + 1, n)])
+
+
+def test_drone_amplitude_lfo_moves_the_level():
+    steady = {"root_hz": 110, "detune_cents": 0, "waveform": "sine", "chord": "octave", "brightness_lfo_hz": 0}
+    levels = _window_levels(render("drone", {**steady, "lfo_hz": 0.5, "lfo_depth": 1}, seconds=4)[:, 0])
+    assert levels.max() > 5 * levels.min()
+    levels = _window_levels(render("drone", {**steady, "lfo_depth": 0}, seconds=4)[:, 0])
+    assert levels.max() < 1.05 * levels.min()
+
+
+def test_drone_brightness_lfo_moves_the_upper_harmonics():
+    def upper_to_fundamental_db(params):
+        x = render("drone", {"root_hz": 110, "chord": "octave", "detune_cents": 0, "lfo_depth": 0,
+                             "brightness": 1, **params}, seconds=4)[:, 0]
+        low = signal.sosfilt(signal.butter(4, 150, fs=SR, output="sos"), x)
+        high = signal.sosfilt(signal.butter(4, 500, "highpass", fs=SR, output="sos"), x)
+        return 20 * np.log10(_window_levels(high) / _window_levels(low))[1:]
+
+    moving = upper_to_fundamental_db({"brightness_lfo_hz": 0.5})
+    assert moving.max() - moving.min() > 3
+    still = upper_to_fundamental_db({"brightness_lfo_hz": 0})
+    assert still.max() - still.min() < 0.5
+
+
 def test_tone_is_an_exact_sine():
     x = render("tone", {"freq_hz": 1000}, seconds=1)
     t = np.arange(len(x)) / SR
@@ -355,6 +382,10 @@ def test_bad_choice_lists_the_choices():
 def test_cross_parameter_rule():
     msg = _message("noise", {"low_hz": 2000, "high_hz": 500})
     assert "layer.hum.params.high_hz" in msg and "500" in msg and "2000" in msg
+
+
+def test_tone_sweep_end_must_be_audible():
+    assert "layer.hum.params.to_hz: must be 0 (no sweep) or at least 10, got 1" in _message("tone", {"to_hz": 1})
 
 
 def test_unknown_source():
