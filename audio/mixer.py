@@ -107,7 +107,7 @@ class _Speech:
     def clip(self, cue) -> np.ndarray:
         if cue.index not in self.loaded:
             settings = voice.VoiceSettings(**cue.voice)
-            x = voice.resample(self.cache.get(cue.text, settings), self.plan.sample_rate)
+            x = voice.resample(self.cache.get(cue.text, settings).samples, self.plan.sample_rate)
             x = np.pad(x, (0, max(0, cue.n_samples - x.size)))[: cue.n_samples]
             self.loaded[cue.index] = x * float(db_to_gain(cue.gain_db))
         return self.loaded[cue.index]

@@ -29,6 +29,7 @@ class CuePlan:
     gain_db: float
     start_s: float
     end_s: float
+    words: list = field(default_factory=list)  # [word, start_s, end_s] in piece time, from espeak-ng
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,9 @@ def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None) -> Pl
         if cue and cue.pause_before:
             t += round(cue.pause_before * sr)
         clip = cache.get(s.text, settings)
-        n = round(clip.size * sr / voice.ENGINE_RATE_HZ) if clip.size else 0
-        cues.append(CuePlan(s.index, s.text, s.line, t, n, asdict(settings), gain_db, t / sr, (t + n) / sr))
+        n = round(clip.samples.size * sr / voice.ENGINE_RATE_HZ)
+        words = [[w, round(t / sr + a, 4), round(t / sr + b, 4)] for w, a, b in clip.word_times()]
+        cues.append(CuePlan(s.index, s.text, s.line, t, n, asdict(settings), gain_db, t / sr, (t + n) / sr, words))
         after = cue.pause_after if cue and cue.pause_after is not None else pause_s[s.brk]
         if s.brk == "end":
             after = sc.pauses.tail

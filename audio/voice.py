@@ -20,6 +20,7 @@ import os
 import re
 import tempfile
 import wave
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from math import gcd
@@ -51,6 +52,25 @@ class VoiceSettings:
         return f"voice {self.name!r} at {self.rate} wpm, pitch {self.pitch}, volume {self.volume:g}"
 
 
+@dataclass(frozen=True)
+class Clip:
+    """A spoken sentence: mono samples at ENGINE_RATE_HZ and where each word starts in them."""
+
+    samples: np.ndarray
+    words: tuple = ()  # ((word, start_sample), ...) in order
+
+    def trimmed(self) -> Clip:
+        """The clip without leading and trailing silence, word positions moved along."""
+        start, end = trim_bounds(self.samples)
+        words = tuple((w, min(max(0, pos - start), max(0, end - start - 1))) for w, pos in self.words)
+        return Clip(self.samples[start:end], words)
+
+    def word_times(self, rate_hz: int = ENGINE_RATE_HZ) -> list[tuple[str, float, float]]:
+        """(word, start_s, end_s) relative to the clip's start; a word ends where the next begins."""
+        ends = [pos for _, pos in self.words[1:]] + [self.samples.size]
+        return [(w, pos / ENGINE_RATE_HZ, end / ENGINE_RATE_HZ) for (w, pos), end in zip(self.words, ends)]
+
+
 @lru_cache(maxsize=1)
 def _espeak():
     """Load espeak-ng from espeakng-loader and return pyttsx3's low-level binding, once per process."""
@@ -69,8 +89,23 @@ def _espeak():
         import pyttsx3
         engine = pyttsx3.init("espeak")
     from pyttsx3.drivers import _espeak as binding
+    driver = engine.proxy._driver
+
+    def on_synth(wav, n_samples, events):
+        """Note each word's sample position (espeak-ng reports it exactly), then let pyttsx3 work."""
+        i = 0
+        while events[i].type != binding.EVENT_LIST_TERMINATED:
+            if events[i].type == binding.EVENT_WORD:
+                _word_events.append((events[i].text_position, events[i].length, events[i].sample))
+            i += 1
+        return driver._onSynth(wav, n_samples, events)
+
+    binding.SetSynthCallback(on_synth)
     atexit.register(_release_engine)
     return engine, binding, data_path
+
+
+_word_events: list = []  # (1-based character position, length, sample) of the utterance being spoken
 
 
 def _release_engine():
@@ -166,27 +201,7 @@ def _read_wav(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
 
 
-def _write_wav_atomic(path: Path, samples: np.ndarray):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pcm = np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with wave.open(f, "wb") as w:
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(ENGINE_RATE_HZ)
-                w.writeframes(pcm.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _synthesize_once(text: str, settings: VoiceSettings) -> np.ndarray | None:
+def _synthesize_once(text: str, settings: VoiceSettings) -> Clip | None:
     """One pass through pyttsx3; None when the driver wrote no file (a known pyttsx3 2.99 failure)."""
     engine, binding, _ = _espeak()
     fd, tmp = tempfile.mkstemp(suffix=".wav", prefix="piece-tts-")
@@ -199,12 +214,14 @@ def _synthesize_once(text: str, settings: VoiceSettings) -> np.ndarray | None:
             engine.setProperty("pitch", settings.pitch)
             engine.setProperty("volume", settings.volume)
             binding.Synchronize()  # espeak-ng applies settings on its own thread: let it finish
+            _word_events.clear()
             engine.save_to_file(text, tmp)
             engine.runAndWait()
             binding.Synchronize()
         if not os.path.exists(tmp) or os.path.getsize(tmp) <= 44:
             return None
-        return _read_wav(Path(tmp))
+        words = tuple((text[pos - 1: pos - 1 + length], sample) for pos, length, sample in _word_events)
+        return Clip(_read_wav(Path(tmp)), words)
     except (ValueError, RuntimeError) as e:
         raise TTSError(f"espeak-ng failed on {text!r} with {settings.describe()}: {e}") from None
     finally:
@@ -217,11 +234,11 @@ def speakable(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
 
-def plausible(samples: np.ndarray | None, text: str, rate_wpm: int) -> bool:
+def plausible(clip: Clip | None, text: str, rate_wpm: int) -> bool:
     """A clip is plausible when its voiced length fits its word count at the asked rate."""
-    if samples is None or samples.size == 0:
+    if clip is None or clip.samples.size == 0:
         return False
-    voiced = trim_bounds(samples)
+    voiced = trim_bounds(clip.samples)
     duration_s = (voiced[1] - voiced[0]) / ENGINE_RATE_HZ
     words = max(1, len(text.split()))
     expected_s = words * 60.0 / rate_wpm
@@ -263,25 +280,26 @@ def _halve(clause: str, limit: int) -> list[str]:
     return _halve(" ".join(words[:cut]), limit) + _halve(" ".join(words[cut:]), limit)
 
 
-def synthesize(text: str, settings: VoiceSettings) -> np.ndarray:
+def synthesize(text: str, settings: VoiceSettings) -> Clip:
     """Speak a sentence in full; if the whole fails the check, speak it in clause chunks and join."""
-    samples = _synthesize_once(text, settings)
-    if plausible(samples, text, settings.rate):
-        return samples
+    clip = _synthesize_once(text, settings)
+    if plausible(clip, text, settings.rate):
+        return clip
     chunks = split_clauses(text)
     if len(chunks) <= 1 and len(text.split()) <= 1:
-        got = "no audio" if samples is None else f"{samples.size / ENGINE_RATE_HZ:.2f} s of audio"
+        got = "no audio" if clip is None else f"{clip.samples.size / ENGINE_RATE_HZ:.2f} s of audio"
         raise TTSError(f"espeak-ng could not speak {text!r} with {settings.describe()}: got {got}")
     if len(chunks) <= 1:
         chunks = split_clauses(text, limit=max(1, len(text) // 2))
     gap = np.zeros(int(CHUNK_GAP_S * ENGINE_RATE_HZ), np.float32)
-    parts = []
+    parts, words, offset = [], [], 0
     for chunk in chunks:
-        clip = synthesize(chunk, settings)
-        start, end = trim_bounds(clip)
-        parts.extend([clip[start:end], gap])
+        part = synthesize(chunk, settings).trimmed()
+        words += [(w, offset + pos) for w, pos in part.words]
+        parts.extend([part.samples, gap])
+        offset += part.samples.size + gap.size
     log.info("spoke %r in %d chunks after the whole sentence failed the length check", text[:60], len(chunks))
-    return np.concatenate(parts[:-1])
+    return Clip(np.concatenate(parts[:-1]), tuple(words))
 
 
 def trim_bounds(samples: np.ndarray) -> tuple[int, int]:
@@ -294,36 +312,65 @@ def trim_bounds(samples: np.ndarray) -> tuple[int, int]:
 
 
 class ClipCache:
-    """Speech clips on disk, keyed by text, voice settings and engine version."""
+    """Speech clips on disk, keyed by text, voice settings and engine version.
+
+    An entry is a NumPy ``.npz`` (samples as 16-bit, words and their positions), written atomically;
+    the zip's CRC catches a damaged entry, which is then synthesized again.
+    """
 
     def __init__(self, folder: Path | None = None):
         self.folder = Path(folder) if folder else default_cache_dir() / "tts"
         self.synthesized = 0
         self.hits = 0
 
-    def get(self, text: str, settings: VoiceSettings) -> np.ndarray:
-        """The trimmed clip at the engine rate (22050 Hz) for a sentence; synthesized if not cached."""
-        if not speakable(text):
-            return np.zeros(0, np.float32)
+    def path(self, text: str, settings: VoiceSettings) -> Path:
         key = _cache_key(text, settings)
-        path = self.folder / key[:2] / f"{key}.wav"
-        samples = None
+        return self.folder / key[:2] / f"{key}.npz"
+
+    def get(self, text: str, settings: VoiceSettings) -> Clip:
+        """The clip of a sentence, trimmed of silence, at the engine rate; synthesized if not cached."""
+        if not speakable(text):
+            return Clip(np.zeros(0, np.float32))
+        path = self.path(text, settings)
+        clip = None
         if path.exists():
             try:
-                samples = _read_wav(path)
+                clip = _read_entry(path)
                 self.hits += 1
-            except (OSError, EOFError, wave.Error, RenderError) as e:
-                log.warning("cache entry %s unreadable (%s): synthesizing again", path, e)
-                samples = None
-        if samples is None:
-            samples = synthesize(text, settings)
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+                log.warning("speech cache entry %s is damaged (%s): synthesizing it again", path, e)
+        if clip is None:
+            clip = synthesize(text, settings)
             self.synthesized += 1
             try:
-                _write_wav_atomic(path, samples)
+                _write_entry(path, clip)
             except OSError as e:
-                log.warning("could not write cache entry %s: %s", path, e)
-        start, end = trim_bounds(samples)
-        return samples[start:end]
+                log.warning("could not write speech cache entry %s: %s", path, e)
+        return clip.trimmed()
+
+
+def _read_entry(path: Path) -> Clip:
+    with np.load(path, allow_pickle=False) as data:
+        pcm, words, starts = data["pcm"], data["words"], data["starts"]
+    return Clip(pcm.astype(np.float32) / 32768.0, tuple(zip(words.tolist(), starts.tolist())))
+
+
+def _write_entry(path: Path, clip: Clip):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pcm = np.clip(np.round(clip.samples * 32768.0), -32768, 32767).astype("<i2")
+    words = np.array([w for w, _ in clip.words], dtype=str)
+    starts = np.array([pos for _, pos in clip.words], dtype=np.int64)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, pcm=pcm, words=words, starts=starts)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def resample(samples: np.ndarray, rate_hz: int) -> np.ndarray:

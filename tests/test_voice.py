@@ -16,8 +16,8 @@ def longest_sentences(n=2):
     return out
 
 
-def voiced_s(samples):
-    start, end = voice.trim_bounds(samples)
+def voiced_s(clip):
+    start, end = voice.trim_bounds(clip.samples)
     return (end - start) / voice.ENGINE_RATE_HZ
 
 
@@ -75,7 +75,7 @@ def test_a_second_request_for_a_clip_comes_from_the_cache(tmp_path):
     again = voice.ClipCache(tmp_path)
     second = again.get("The hum is real somewhere.", SETTINGS)
     assert (cache.synthesized, again.synthesized, again.hits) == (1, 0, 1)
-    assert (first == second).all()
+    assert (first.samples == second.samples).all() and first.words == second.words
 
 
 def test_voice_settings_change_the_clip(tmp_path):
@@ -91,4 +91,40 @@ def test_driver_chatter_does_not_reach_stdout(tmp_path, capfd):
 
 
 def test_text_without_letters_or_digits_is_silent_not_an_error(tmp_path):
-    assert voice.ClipCache(tmp_path).get("— …", SETTINGS).size == 0
+    assert voice.ClipCache(tmp_path).get("— …", SETTINGS).samples.size == 0
+
+
+def test_every_word_gets_its_start_from_espeak_ng_in_order(tmp_path):
+    text = "There is no morning, no evening, no “later.”"
+    clip = voice.ClipCache(tmp_path).get(text, SETTINGS)
+    assert [w for w, _ in clip.words] == ["There", "is", "no", "morning", "no", "evening", "no", "later"]
+    times = clip.word_times()
+    starts = [a for _, a, _ in times]
+    assert starts == sorted(starts) and starts[0] < 0.05
+    assert times[-1][2] == pytest.approx(clip.samples.size / voice.ENGINE_RATE_HZ)
+    # the words are spread over the clip, not bunched: "later" starts in the last third
+    assert starts[-1] > 0.6 * times[-1][2]
+
+
+def test_a_split_sentence_keeps_every_word_time_in_order(monkeypatch):
+    text = longest_sentences(1)[0]
+    real = voice._synthesize_once
+    monkeypatch.setattr(voice, "_synthesize_once", lambda t, s: None if len(t) > 100 else real(t, s))
+    clip = voice.synthesize(text, SETTINGS)
+    assert " ".join(w for w, _ in clip.words).replace("-", " ").split() == \
+        text.replace("—", " ").replace("-", " ").replace(",", " ").replace(".", " ").replace(":", " ").split()
+    starts = [pos for _, pos in clip.words]
+    assert starts == sorted(starts)
+
+
+def test_a_damaged_cache_entry_is_synthesized_again_with_a_warning(tmp_path, caplog):
+    cache = voice.ClipCache(tmp_path)
+    first = cache.get("The hum is real somewhere.", SETTINGS)
+    path = cache.path("The hum is real somewhere.", SETTINGS)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # flip a byte inside the stored samples
+    path.write_bytes(bytes(data))
+    again = voice.ClipCache(tmp_path)
+    second = again.get("The hum is real somewhere.", SETTINGS)
+    assert again.synthesized == 1 and "damaged" in caplog.text
+    assert voiced_s(second) == pytest.approx(voiced_s(first), abs=0.01)
