@@ -45,6 +45,22 @@ def _formats(value):
     return names
 
 
+def _clock(value):
+    """Seconds from "80", "80.5", "1:20" or "1:02:03.5"."""
+    if value is None:
+        return None
+    try:
+        parts = [float(p) for p in value.split(":")]
+    except ValueError:
+        raise click.BadParameter(f"expected seconds or [h:]mm:ss, got {value!r}") from None
+    if len(parts) > 3 or any(p < 0 for p in parts):
+        raise click.BadParameter(f"expected seconds or [h:]mm:ss, got {value!r}")
+    seconds = 0.0
+    for p in parts:
+        seconds = seconds * 60 + p
+    return seconds
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="piece")
 def main():
@@ -70,12 +86,23 @@ def _run(fn):
 @click.option("--format", "formats", help="Comma-separated formats (wav,flac,mp3,ogg); overrides the score.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PIECE_CACHE_DIR",
               help="Speech clip cache (default ~/.cache/piece, or $PIECE_CACHE_DIR).")
+@click.option("--from", "from_", metavar="TIME", help="Preview: start of the span to write ([h:]mm:ss or seconds).")
+@click.option("--to", metavar="TIME", help="Preview: end of the span to write.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("-v", "--verbose", count=True, help="Print timings and details.")
-def render(scores, out_dir, formats, cache_dir, quiet, verbose):
-    """Render SCORES (TOML files) to audio, captions and a manifest."""
+def render(scores, out_dir, formats, cache_dir, from_, to, quiet, verbose):
+    """Render SCORES (TOML files) to audio, captions and a manifest.
+
+    With --from/--to, write only that span as NAME.preview.FORMAT: the same samples the full
+    render has there (the whole piece is still mixed and measured for its loudness).
+    """
     _setup_logging(verbose, quiet)
     fmts = _formats(formats)
+    start_s, end_s = _clock(from_), _clock(to)
+    if start_s is not None or end_s is not None:
+        start_s = start_s or 0.0
+        if end_s is not None and end_s <= start_s:
+            raise click.BadParameter(f"--to ({to}) must be after --from ({from_})", param_hint="--to")
 
     def body():
         from audio import plan as plan_module
@@ -94,12 +121,20 @@ def render(scores, out_dir, formats, cache_dir, quiet, verbose):
                 plan = plan_module.resolve(sc, cache, progress=None if bar is None else bar.update)
             for w in plan.warnings:
                 log.warning(w)
+            span_s = None
+            if start_s is not None:
+                if start_s >= plan.duration_s:
+                    raise click.BadParameter(f"{from_} is past the end of {sc.name} ({plan.duration_s:.1f} s)",
+                                             param_hint="--from")
+                span_s = (start_s, min(end_s or plan.duration_s, plan.duration_s))
             with _bar(show, plan.total_samples, f"{sc.name}: mixing") as bar:
                 manifest = render_module.render(plan, cache, out_dir, fmts,
-                                                progress=None if bar is None else bar.update)
+                                                progress=None if bar is None else bar.update, span_s=span_s)
             m = manifest["measured"]
             if not quiet:
-                click.echo(f"{sc.name}: {plan.duration_s:.1f} s, {m['loudness_lufs']:.1f} LUFS, "
+                what = f"{span_s[0]:.1f}–{span_s[1]:.1f} s of {plan.duration_s:.1f} s" if span_s else \
+                    f"{plan.duration_s:.1f} s"
+                click.echo(f"{sc.name}: {what}, {m['loudness_lufs']:.1f} LUFS, "
                            f"{m['true_peak_dbtp']:.1f} dBTP → "
                            + ", ".join(Path(p).name for p in manifest["files"].values())
                            + f" ({time.perf_counter() - t0:.1f} s)")

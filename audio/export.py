@@ -70,25 +70,44 @@ def write_text_atomic(final: Path, text: str):
         tmp.write_text(text, encoding="utf-8")
 
 
-class PcmWriter:
-    """Streams 16-bit PCM blocks to a WAV or FLAC file (TPDF-dithered, seeded)."""
+DITHER_GRID = 1 << 16  # dither noise is drawn per 65,536-sample stretch of the piece, seeded by its index
 
-    def __init__(self, path: Path, fmt: str, rate_hz: int, channels: int, seed: int):
-        subtype = "PCM_16"
+
+class PcmWriter:
+    """Streams 16-bit PCM blocks to a WAV or FLAC file, TPDF-dithered.
+
+    The dither at a sample depends only on the seed and the sample's place in the piece, so a
+    render of a span has exactly the samples the full render has there.
+    """
+
+    def __init__(self, path: Path, fmt: str, rate_hz: int, channels: int, seed: int, first_sample: int = 0):
         self.file = sf.SoundFile(str(path), "w", samplerate=rate_hz, channels=channels,
-                                 format=fmt.upper(), subtype=subtype)
-        self.rng = np.random.default_rng([seed, 16])
+                                 format=fmt.upper(), subtype="PCM_16")
+        self.seed, self.channels, self.position = seed, channels, first_sample
 
     def write(self, block: np.ndarray):
-        self.file.write(to_pcm16(block, self.rng))
+        self.file.write(to_pcm16(block, tpdf_dither(self.seed, self.position, block.shape[0], self.channels)))
+        self.position += block.shape[0]
 
     def close(self):
         self.file.close()
 
 
-def to_pcm16(block: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Float to 16-bit with triangular (TPDF) dither of ±1 LSB."""
-    dither = rng.random(block.shape) - rng.random(block.shape)
+def tpdf_dither(seed: int, first_sample: int, n: int, channels: int) -> np.ndarray:
+    """Triangular dither of ±1 LSB for samples [first_sample, first_sample + n) of the piece."""
+    out = np.empty((n, channels))
+    k = first_sample // DITHER_GRID
+    while k * DITHER_GRID < first_sample + n:
+        rng = np.random.default_rng([seed, 16, k])
+        stretch = rng.random((DITHER_GRID, channels)) - rng.random((DITHER_GRID, channels))
+        lo, hi = max(first_sample, k * DITHER_GRID), min(first_sample + n, (k + 1) * DITHER_GRID)
+        out[lo - first_sample: hi - first_sample] = stretch[lo - k * DITHER_GRID: hi - k * DITHER_GRID]
+        k += 1
+    return out
+
+
+def to_pcm16(block: np.ndarray, dither: np.ndarray) -> np.ndarray:
+    """Float (full scale ±1) to 16-bit with the given dither (in LSB)."""
     return np.clip(np.round(block * 32767.0 + dither), -32768, 32767).astype(np.int16)
 
 

@@ -60,11 +60,13 @@ def versions() -> dict:
     return out
 
 
-def _master_pass(mix: _FloatFile, plan: Plan, gain_db: float, sink, block=mixer.BLOCK_SAMPLES):
-    """Gain and limit the whole mix block by block, feeding each block to ``sink``.
+def _master_pass(mix: _FloatFile, plan: Plan, gain_db: float, sink, span=None, block=mixer.BLOCK_SAMPLES):
+    """Gain and limit the whole mix block by block, feeding ``sink`` the samples inside ``span``
+    (first, end sample; default everything).
 
-    Returns (integrated loudness in LUFS, true peak in dBTP) of what was fed.
+    Returns (integrated loudness in LUFS, true peak in dBTP) of the whole mastered piece.
     """
+    first, end = span or (0, mix.frames)
     sr, ch = plan.sample_rate, plan.channels
     context = master.limiter_context(sr)
     gain = 10 ** (gain_db / 20)
@@ -74,21 +76,24 @@ def _master_pass(mix: _FloatFile, plan: Plan, gain_db: float, sink, block=mixer.
         y = master.limit(mix.read(a - context, b + context) * gain, context, plan.master["true_peak_dbtp"], sr)
         meter.add(y)
         peak.add(y)
-        sink(y)
+        if first < b and a < end:
+            sink(y[max(first, a) - a: min(end, b) - a])
     return meter.integrated_lufs(), peak.dbtp()
 
 
-def _master_to_target(mix: _FloatFile, plan: Plan, wav_path: Path, gain_db: float):
-    """Write the mastered 16-bit WAV, trying gains until its loudness is on target.
+def _master_to_target(mix: _FloatFile, plan: Plan, wav_path: Path, gain_db: float, span=None):
+    """Write the mastered 16-bit WAV (of ``span`` only, if given), trying gains until the whole
+    piece's loudness is on target.
 
-    Returns (gain in dB, loudness in LUFS, true peak in dBTP) of the written file.
+    Returns (gain in dB, loudness in LUFS, true peak in dBTP) of the whole mastered piece.
     """
     target = plan.master["loudness_lufs"]
 
     def write(gain):
-        writer = export.PcmWriter(wav_path, "wav", plan.sample_rate, plan.channels, plan.seed)
+        writer = export.PcmWriter(wav_path, "wav", plan.sample_rate, plan.channels, plan.seed,
+                                  first_sample=span[0] if span else 0)
         try:
-            return _master_pass(mix, plan, gain, writer.write)
+            return _master_pass(mix, plan, gain, writer.write, span)
         finally:
             writer.close()
 
@@ -128,8 +133,13 @@ def _next_gain_db(tried: list, target_lufs: float) -> float:
     return g1 + (target_lufs - l1) / min(1.0, max(0.2, slope))
 
 
-def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=None) -> dict:
-    """Render ``plan`` into ``out_dir``; return the manifest. ``progress(n_samples)`` reports work."""
+def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=None, span_s=None) -> dict:
+    """Render ``plan`` into ``out_dir``; return the manifest. ``progress(n_samples)`` reports work.
+
+    ``span_s`` (start, end in seconds) renders a preview: the whole piece is mixed and measured, so
+    the span's samples are exactly those of the full render there, but only the span is written,
+    as NAME.preview.FORMAT, with no captions or manifest.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     formats = tuple(formats or plan.master["formats"])
@@ -153,14 +163,18 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
 
         t0 = time.perf_counter()
         wav_tmp = work / "master.wav"
-        gain_db, out_lufs, out_dbtp = _master_to_target(mix, plan, wav_tmp, gain_db)
+        span = None
+        if span_s is not None:
+            span = (min(round(span_s[0] * sr), mix.frames), min(round(span_s[1] * sr), mix.frames))
+        gain_db, out_lufs, out_dbtp = _master_to_target(mix, plan, wav_tmp, gain_db, span)
         timings["master_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         tags = {"title": plan.title, "artist": plan.author, "comment": "rendered by piece"}
         written = {}
+        stem = plan.name if span is None else f"{plan.name}.preview"
         for fmt in formats:
-            final = out_dir / f"{plan.name}{export.FORMATS[fmt].suffix}"
+            final = out_dir / f"{stem}{export.FORMATS[fmt].suffix}"
             if fmt == "wav":
                 with export.atomic_path(final) as tmp:
                     shutil.copyfile(wav_tmp, tmp)
@@ -174,6 +188,10 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    if span is not None:
+        return {"files": written, "span_s": [span[0] / sr, span[1] / sr],
+                "measured": {"mix_lufs": mix_lufs, "gain_db": gain_db, "loudness_lufs": out_lufs,
+                             "true_peak_dbtp": out_dbtp}, "timings": timings}
     srt_path = out_dir / f"{plan.name}.srt"
     export.write_text_atomic(srt_path, export.srt(plan.cues))
     manifest = plan.to_dict()

@@ -164,3 +164,14 @@ def test_a_render_error_leaves_no_output_behind(tmp_path):
     result = run("render", path, "-o", tmp_path / "out")
     assert result.exit_code == 2
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_from_and_to_write_a_preview_of_the_span(good, tmp_path):
+    result = run("render", good, "-o", tmp_path, "--from", "0:01", "--to", "2.5", "--format", "wav")
+    assert result.exit_code == 0, result.output
+    assert sf.info(str(tmp_path / "tiny.preview.wav")).frames == round(1.5 * 44100)
+
+
+def test_a_preview_that_ends_before_it_starts_is_a_usage_error(good, tmp_path):
+    result = run("render", good, "-o", tmp_path, "--from", "1:00", "--to", "0:30")
+    assert result.exit_code == 2 and "--to" in result.output

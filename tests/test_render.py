@@ -229,3 +229,14 @@ def test_a_failed_render_leaves_the_previous_output_intact(rendered, tmp_path, m
     assert (out / "piece.wav").read_bytes() == before
     assert sorted(f.name for f in out.iterdir()) == ["piece.flac", "piece.json", "piece.mp3", "piece.srt",
                                                      "piece.wav"]
+
+
+def test_a_preview_span_has_exactly_the_samples_of_the_full_render(rendered, tmp_path):
+    p, out, _ = rendered
+    manifest = render.render(p, ClipCache(), tmp_path, ["wav"], span_s=(3.3, 7.9))
+    preview, rate = sf.read(tmp_path / "piece.preview.wav", dtype="int16")
+    full, _ = sf.read(out / "piece.wav", dtype="int16")
+    a, b = round(3.3 * rate), round(7.9 * rate)
+    assert preview.shape == full[a:b].shape
+    assert np.array_equal(preview, full[a:b])
+    assert list(manifest["files"]) == ["wav"] and not (tmp_path / "piece.srt").exists()
