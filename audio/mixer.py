@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from audio import sources, voice
+from audio import automation, sources, voice
 from audio.plan import Plan
 
 BLOCK_SAMPLES = 1 << 17  # about 3 s at 44.1 kHz
@@ -28,10 +28,12 @@ def raised_cosine(x):
     return 0.5 - 0.5 * np.cos(np.pi * x)
 
 
-def pan_gains(pan: float) -> tuple[float, float]:
-    """Constant-power balance, normalised so the centre leaves both channels unchanged."""
-    angle = (pan + 1.0) * np.pi / 4.0
-    return float(np.cos(angle) * np.sqrt(2.0)), float(np.sin(angle) * np.sqrt(2.0))
+def pan_gains(pan):
+    """Constant-power balance, normalised so the centre leaves both channels unchanged.
+
+    ``pan`` is a number or an array of per-sample values; returns (left, right) of the same shape."""
+    angle = (np.asarray(pan, dtype=np.float64) + 1.0) * np.pi / 4.0
+    return np.cos(angle) * np.sqrt(2.0), np.sin(angle) * np.sqrt(2.0)
 
 
 def voice_activity(spans, first_sample: int, n: int, rate_hz: int) -> np.ndarray:
@@ -67,7 +69,10 @@ class _Layer:
     def envelope(self, lo: int, hi: int, activity: np.ndarray | None) -> np.ndarray:
         """Gain per sample over [lo, hi): gain × fade-in × fade-out × ducking (activity over the same span)."""
         lp = self.lp
-        env = np.full(hi - lo, self.gain)
+        if "gain_db" in lp.automation:
+            env = db_to_gain(automation.values(lp.automation["gain_db"], lo, hi))
+        else:
+            env = np.full(hi - lo, self.gain)
         fade_in_end = min(hi, lp.start_sample + int(np.ceil(self.fade_in)))
         if self.fade_in > 0 and fade_in_end > lo:
             idx = np.arange(lo, fade_in_end, dtype=np.float64)
@@ -88,10 +93,14 @@ class _Layer:
         if self.generator is None:
             rng = np.random.default_rng(self.lp.seed)
             self.generator = sources.make_generator(self.lp.source, self.lp.params, self.sr, rng)
-        x = self.generator.render(hi - lo).astype(np.float64)
+        controls = {key.removeprefix("params."): automation.values(points, lo, hi)
+                    for key, points in self.lp.automation.items() if key.startswith("params.")}
+        x = (self.generator.render(hi - lo, controls) if controls else self.generator.render(hi - lo)).astype(np.float64)
         env = self.envelope(lo, hi, None if activity is None else activity[lo - a: hi - a])
-        x[:, 0] *= env * self.pan[0]
-        x[:, 1] *= env * self.pan[1]
+        left, right = pan_gains(automation.values(self.lp.automation["pan"], lo, hi)) \
+            if "pan" in self.lp.automation else self.pan
+        x[:, 0] *= env * left
+        x[:, 1] *= env * right
         return lo - a, x
 
 

@@ -12,7 +12,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 
 from audio import score as score_module
-from audio import script, voice
+from audio import automation, script, voice
 from audio.errors import score_error
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class LayerPlan:
     seed: list  # [piece seed, stable hash of the name]
     start_s: float
     end_s: float
+    automation: dict = field(default_factory=dict)  # key → [[sample, value, curve], ...]
 
 
 @dataclass
@@ -157,9 +158,11 @@ def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None) -> Pl
         if end <= start:
             raise score_error(file, f"{layer.where}.end", f"the layer ends at {end / sr:.3f} s, not after it "
                               f"starts at {start / sr:.3f} s ({layer.start!r} → {layer.end!r})")
+        envelopes = {key: automation.resolve(points, time_of, file, f"{layer.where}.{key}")
+                     for key, points in layer.automation.items()}
         layers.append(LayerPlan(layer.name, layer.source, dict(layer.params), layer.gain_db, start, end,
                                 layer.fade_in, layer.fade_out, layer.duck_db, layer.pan,
-                                [sc.piece.seed, stable_hash(layer.name)], start / sr, end / sr))
+                                [sc.piece.seed, stable_hash(layer.name)], start / sr, end / sr, envelopes))
 
     return Plan(name=sc.name, title=sc.piece.title, author=sc.piece.author, sample_rate=sr,
                 channels=sc.piece.channels, seed=sc.piece.seed, total_samples=total, duration_s=total / sr,

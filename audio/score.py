@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audio import sources
+from audio import automation, sources
 from audio.errors import score_error
 
 REQUIRED = object()  # a Field default meaning "must be given"
@@ -157,6 +157,7 @@ class Layer:
     duck_db: float
     pan: float
     params: dict
+    automation: dict = field(default_factory=dict)  # key ("gain_db", "pan", "params.NAME") → points
     where: str = ""
 
 
@@ -322,21 +323,12 @@ def load(path) -> Score:
     layers = []
     seen = {}
     for i, raw_layer in enumerate(layers_raw):
-        named = isinstance(raw_layer, dict) and isinstance(raw_layer.get("name"), str)
-        where = f'layer "{raw_layer["name"]}"' if named else f"layer[{i}]"
-        values = read_table(LAYER_FIELDS, raw_layer, file, where)
-        name = values["name"]
-        if name in seen:
-            raise score_error(file, f"layer[{i}].name", f'duplicate layer name "{name}" (first used by layer[{seen[name]}]); names must be unique')
-        seen[name] = i
-        if values["source"] not in sources.SOURCES:
-            raise score_error(file, f"{where}.source", f'unknown source "{values["source"]}"'
-                              f'{did_you_mean(values["source"], sources.SOURCES)} '
-                              f'(known: {", ".join(sources.SOURCES)})')
-        for key in ("start", "end"):
-            check_time_expr(values[key], file, f"{where}.{key}")
-        values["params"] = sources.check_params(values["source"], values["params"] or {}, file, f"{where}.params")
-        layers.append(Layer(**values, where=where))
+        layer = _read_layer(raw_layer, i, file, path.parent)
+        if layer.name in seen:
+            raise score_error(file, f"layer[{i}].name", f'duplicate layer name "{layer.name}" (first used by '
+                              f"layer[{seen[layer.name]}]); names must be unique")
+        seen[layer.name] = i
+        layers.append(layer)
 
     for voice_name, where in [(voice.name, "voice.name")] + [(c.voice, f"{c.where}.voice") for c in cues if c.voice]:
         from audio import voice as voice_module  # loads espeak-ng only when a score is checked
@@ -347,6 +339,58 @@ def load(path) -> Score:
     sha = hashlib.sha256(raw + b"\0" + text_bytes).hexdigest()
     return Score(path=path, name=output_stem(path), text_path=text_path, text=text, sha256=sha,
                  piece=piece, voice=voice, pauses=pauses, cues=cues, layers=tuple(layers), master=master)
+
+
+def _read_layer(raw_layer, i, file, score_dir: Path) -> Layer:
+    """One [[layer]]: its keys, its generator's parameters, and any envelopes among them."""
+    named = isinstance(raw_layer, dict) and isinstance(raw_layer.get("name"), str)
+    where = f'layer "{raw_layer["name"]}"' if named else f"layer[{i}]"
+    if not isinstance(raw_layer, dict):
+        raise score_error(file, where, f"must be a table, got {raw_layer!r}")
+    raw_layer = dict(raw_layer)
+    params = raw_layer.get("params") or {}
+    if not isinstance(params, dict):
+        raise score_error(file, f"{where}.params", f"must be a table, got {params!r}")
+    params = dict(params)
+    envelopes = {key: raw_layer.pop(key) for key in ("gain_db", "pan") if automation.is_envelope(raw_layer.get(key))}
+    envelopes.update({f"params.{k}": params.pop(k) for k in list(params) if automation.is_envelope(params[k])})
+    raw_layer["params"] = params
+    values = read_table(LAYER_FIELDS, raw_layer, file, where)
+    source = values["source"]
+    if source not in sources.SOURCES:
+        raise score_error(file, f"{where}.source", f'unknown source "{source}"{did_you_mean(source, sources.SOURCES)} '
+                          f'(known: {", ".join(sources.SOURCES)})')
+    for key in ("start", "end"):
+        check_time_expr(values[key], file, f"{where}.{key}")
+    if isinstance(params.get("path"), str):  # files a generator reads are relative to the score
+        params["path"] = str((score_dir / params["path"]).resolve())
+    values["params"] = sources.check_params(source, params, file, f"{where}.params")
+
+    fields = {f.name: f for f in LAYER_FIELDS}
+    automated = {}
+    for key, points in envelopes.items():
+        key_where = f"{where}.{key}"
+        if key.startswith("params."):
+            name = key.removeprefix("params.")
+            if name not in sources.automatable(source):
+                raise score_error(file, key_where, f"cannot be an envelope; the parameters of {source} that can: "
+                                  f"{', '.join(sources.automatable(source)) or 'none'}")
+
+            param = next(p for p in sources.SOURCES[source].params if p.name == name)
+
+            def check_value(v, w, param=param):
+                return sources._check_value(param, v, file, w)
+        else:
+            def check_value(v, w, f=fields[key]):
+                return _check_value(f, v, file, w)
+        automated[key] = automation.check(points, check_value, lambda t, w: check_time_expr(t, file, w),
+                                          file, key_where)
+        first_value = automated[key][0][1]
+        if key.startswith("params."):
+            values["params"][key.removeprefix("params.")] = first_value
+        else:
+            values[key] = first_value
+    return Layer(**values, automation=automated, where=where)
 
 
 TIME_RE = re.compile(r"^\s*(?:(?P<end>end)|cue:(?P<cue>.+?))\s*(?:(?P<sign>[+-])\s*(?P<offset>\d+(?:\.\d*)?|\.\d+))?\s*$")
