@@ -45,6 +45,22 @@ def _formats(value):
     return names
 
 
+DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def _duration(value):
+    """Seconds from "2h", "90m", "45s", "1:30:00" or plain seconds."""
+    if value is None:
+        return None
+    unit = value[-1:].lower()
+    if unit in DURATION_UNITS:
+        try:
+            return float(value[:-1]) * DURATION_UNITS[unit]
+        except ValueError:
+            raise click.BadParameter(f"expected e.g. 2h, 90m, 45s or [h:]mm:ss, got {value!r}") from None
+    return _clock(value)
+
+
 def _clock(value):
     """Seconds from "80", "80.5", "1:20" or "1:02:03.5"."""
     if value is None:
@@ -86,11 +102,20 @@ def _run(fn):
 @click.option("--format", "formats", help="Comma-separated formats (wav,flac,mp3,ogg); overrides the score.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PIECE_CACHE_DIR",
               help="Speech clip cache (default ~/.cache/piece, or $PIECE_CACHE_DIR).")
+@click.option("--preset", type=click.Choice(["podcast", "podcast-mono", "broadcast", "streaming"]),
+              help="Loudness preset; the score's explicit master keys still win.")
+@click.option("--mp3", "mp3_mode", metavar="MODE", help="MP3 mode: cbr192, cbr128, vbr0 .. vbr9.")
+@click.option("--stems", is_flag=True, help="Also write the voice and each layer as float WAV stems that sum to the mix.")
+@click.option("--loop", "seamless", is_flag=True, default=None,
+              help="Make the file loop without a seam (WAV/FLAC/OGG/Opus; MP3 is refused).")
+@click.option("--duration", metavar="LENGTH", help="Long form: render this long (2h, 90m, 1:30:00); the ambience goes on.")
+@click.option("--picture", is_flag=True, help="Also draw NAME.png: waveform, timeline and spectrogram.")
 @click.option("--from", "from_", metavar="TIME", help="Preview: start of the span to write ([h:]mm:ss or seconds).")
 @click.option("--to", metavar="TIME", help="Preview: end of the span to write.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("-v", "--verbose", count=True, help="Print timings and details.")
-def render(scores, out_dir, formats, cache_dir, from_, to, quiet, verbose):
+def render(scores, out_dir, formats, cache_dir, preset, mp3_mode, stems, seamless, duration, picture, from_, to,
+           quiet, verbose):
     """Render SCORES (TOML files) to audio, captions and a manifest.
 
     With --from/--to, write only that span as NAME.preview.FORMAT: the same samples the full
@@ -98,6 +123,7 @@ def render(scores, out_dir, formats, cache_dir, from_, to, quiet, verbose):
     """
     _setup_logging(verbose, quiet)
     fmts = _formats(formats)
+    duration_s = _duration(duration)
     start_s, end_s = _clock(from_), _clock(to)
     if start_s is not None or end_s is not None:
         start_s = start_s or 0.0
@@ -115,7 +141,8 @@ def render(scores, out_dir, formats, cache_dir, from_, to, quiet, verbose):
         for path in scores:
             t0 = time.perf_counter()
             cache.synthesized = cache.hits = 0
-            sc = score_module.load(path)
+            sc = score_module.with_options(score_module.load(path), preset=preset, mp3=mp3_mode,
+                                           seamless=seamless or None, duration_s=duration_s, formats=fmts)
             n_sentences = len(script.parse(sc.text, sc.piece.title_line))
             with _bar(show, n_sentences, f"{sc.name}: speaking") as bar:
                 plan = plan_module.resolve(sc, cache, progress=None if bar is None else bar.update)
@@ -128,15 +155,15 @@ def render(scores, out_dir, formats, cache_dir, from_, to, quiet, verbose):
                                              param_hint="--from")
                 span_s = (start_s, min(end_s or plan.duration_s, plan.duration_s))
             with _bar(show, plan.total_samples, f"{sc.name}: mixing") as bar:
-                manifest = render_module.render(plan, cache, out_dir, fmts,
-                                                progress=None if bar is None else bar.update, span_s=span_s)
+                manifest = render_module.render(plan, cache, out_dir, progress=None if bar is None else bar.update,
+                                                span_s=span_s, stems=stems, picture=picture)
             m = manifest["measured"]
             if not quiet:
                 what = f"{span_s[0]:.1f}–{span_s[1]:.1f} s of {plan.duration_s:.1f} s" if span_s else \
                     f"{plan.duration_s:.1f} s"
                 click.echo(f"{sc.name}: {what}, {m['loudness_lufs']:.1f} LUFS, "
                            f"{m['true_peak_dbtp']:.1f} dBTP → "
-                           + ", ".join(Path(p).name for p in manifest["files"].values())
+                           + ", ".join(Path(p).name for p in manifest["files"].values() if isinstance(p, str))
                            + f" ({time.perf_counter() - t0:.1f} s)")
             log.info("%s: %d clips synthesized, %d cache reads; timings %s", sc.name, cache.synthesized,
                      cache.hits, {k: round(v, 2) for k, v in manifest["timings"].items()})

@@ -1,7 +1,9 @@
-"""Write what a render produces: audio files, captions and the manifest, each atomically.
+"""Write what a render produces: audio files in every format, captions and the manifest, atomically.
 
 Every file is written under a temporary name in its final folder, flushed to disk, then renamed
 into place, so an interrupted render leaves the previous file intact and no partial file behind.
+The master is a float WAV; lossless outputs are converted from it block by block (dithered to
+their bit depth), lossy ones are encoded from it by the bundled ffmpeg, two at a time.
 """
 
 from __future__ import annotations
@@ -10,33 +12,43 @@ import contextlib
 import json
 import math
 import os
+import re
 import subprocess
 import tempfile
-import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import soundfile as sf
 
+from audio import captions, tags
 from audio.errors import RenderError
 
-# Format table: how each output format is written. Lossless ones stream through soundfile;
-# lossy ones are encoded by the bundled ffmpeg from the finished 16-bit WAV.
+BLOCK = 1 << 17
+
+
 @dataclass(frozen=True)
 class Format:
+    """How one output format is written: by soundfile (lossless) or by ffmpeg (lossy)."""
+
     name: str
     suffix: str
     lossless: bool
-    ffmpeg_args: tuple = ()
+    codec_args: tuple = ()
+    loops: bool = True  # can hold a seamless loop (MP3's encoder padding breaks one)
 
 
 FORMATS = {
     "wav": Format("wav", ".wav", True),
     "flac": Format("flac", ".flac", True),
-    "mp3": Format("mp3", ".mp3", False, ("-c:a", "libmp3lame", "-b:a", "{mp3_kbps}k", "-write_xing", "1")),
+    "mp3": Format("mp3", ".mp3", False, ("-c:a", "libmp3lame"), loops=False),
     "ogg": Format("ogg", ".ogg", False, ("-c:a", "libvorbis", "-q:a", "6")),
+    "opus": Format("opus", ".opus", False, ("-c:a", "libopus", "-b:a", "128k")),
 }
+PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
+DITHER_GRID = 1 << 16  # dither noise is drawn per 65,536-sample stretch of the piece, seeded by its index
 
 
 def ffmpeg_exe() -> str:
@@ -65,36 +77,37 @@ def atomic_path(final: Path):
         raise
 
 
+def safe_name(name: str) -> str:
+    """A layer's name made safe for a file name: it can never leave the output folder."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")
+    return cleaned or "layer"
+
+
 def write_text_atomic(final: Path, text: str):
     with atomic_path(final) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
-DITHER_GRID = 1 << 16  # dither noise is drawn per 65,536-sample stretch of the piece, seeded by its index
+def write_json(final: Path, data: dict):
+    def clean(v):  # JSON has no infinity: an unmeasurable level is null
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+    write_text_atomic(final, json.dumps(clean(data), indent=2, ensure_ascii=False) + "\n")
 
 
-class PcmWriter:
-    """Streams 16-bit PCM blocks to a WAV or FLAC file, TPDF-dithered.
-
-    The dither at a sample depends only on the seed and the sample's place in the piece, so a
-    render of a span has exactly the samples the full render has there.
-    """
-
-    def __init__(self, path: Path, fmt: str, rate_hz: int, channels: int, seed: int, first_sample: int = 0):
-        self.file = sf.SoundFile(str(path), "w", samplerate=rate_hz, channels=channels,
-                                 format=fmt.upper(), subtype="PCM_16")
-        self.seed, self.channels, self.position = seed, channels, first_sample
-
-    def write(self, block: np.ndarray):
-        self.file.write(to_pcm16(block, tpdf_dither(self.seed, self.position, block.shape[0], self.channels)))
-        self.position += block.shape[0]
-
-    def close(self):
-        self.file.close()
-
+# ---------------------------------------------------------------------------- PCM
 
 def tpdf_dither(seed: int, first_sample: int, n: int, channels: int) -> np.ndarray:
-    """Triangular dither of ±1 LSB for samples [first_sample, first_sample + n) of the piece."""
+    """Triangular dither of ±1 LSB for samples [first_sample, first_sample + n) of the piece.
+
+    It depends only on the seed and the sample's place in the piece, so a span rendered on its own
+    has exactly the samples the full render has there.
+    """
     out = np.empty((n, channels))
     k = first_sample // DITHER_GRID
     while k * DITHER_GRID < first_sample + n:
@@ -106,52 +119,131 @@ def tpdf_dither(seed: int, first_sample: int, n: int, channels: int) -> np.ndarr
     return out
 
 
-def to_pcm16(block: np.ndarray, dither: np.ndarray) -> np.ndarray:
-    """Float (full scale ±1) to 16-bit with the given dither (in LSB)."""
-    return np.clip(np.round(block * 32767.0 + dither), -32768, 32767).astype(np.int16)
+def quantize(block: np.ndarray, bits: int, dither: np.ndarray) -> np.ndarray:
+    """Float (full scale ±1) to integer PCM of ``bits`` with the given dither (in LSB)."""
+    full = 2.0 ** (bits - 1)
+    dtype = np.int16 if bits == 16 else np.int32
+    return np.clip(np.round(block * (full - 1) + dither), -full, full - 1).astype(dtype)
 
 
-def encode(wav_path: Path, final: Path, fmt: str, tags: dict, mp3_kbps: int):
-    """Encode the finished WAV into a lossy format with the bundled ffmpeg, tags included."""
-    args = [a.format(mp3_kbps=mp3_kbps) for a in FORMATS[fmt].ffmpeg_args]
-    meta = []
-    for key, value in tags.items():
-        if value:
-            meta += ["-metadata", f"{key}={value}"]
-    if fmt == "mp3":
-        meta += ["-id3v2_version", "3"]
+class FloatWriter:
+    """Streams float blocks to a 32-bit float WAV (the master, and stems)."""
+
+    def __init__(self, path: Path, rate_hz: int, channels: int):
+        self.path = path
+        self.file = sf.SoundFile(str(path), "w", samplerate=rate_hz, channels=channels, format="WAV",
+                                 subtype="FLOAT")
+
+    def write(self, block: np.ndarray):
+        self.file.write(block.astype(np.float32))
+
+    def close(self):
+        self.file.close()
+        zero_peak_timestamp(self.path)
+
+
+def zero_peak_timestamp(path: Path):
+    """libsndfile stamps the wall-clock time into a float WAV's PEAK chunk; zero it so the same
+    render gives the same bytes."""
+    with open(path, "r+b") as f:
+        head = f.read(512)
+        at = head.find(b"PEAK")
+        if at >= 0:
+            f.seek(at + 12)  # "PEAK", chunk size, version, then the timestamp
+            f.write(b"\0\0\0\0")
+
+
+WAV_INFO = {"title": "title", "artist": "artist", "album": "album", "year": "date", "comment": "comment",
+            "genre": "genre"}  # tag → soundfile's name for the WAV LIST/INFO field
+
+
+def convert_pcm(master: Path, final_tmp: Path, fmt: str, bits: int, seed: int, channels: int,
+                info: dict | None = None, first_sample=0):
+    """The float master as WAV/FLAC of ``bits`` (dithered unless float), mono duplicated when
+    ``channels`` is 2 and the master is mono; ``info`` tags go into a WAV's INFO chunk."""
+    with sf.SoundFile(str(master)) as src, sf.SoundFile(
+            str(final_tmp), "w", samplerate=src.samplerate, channels=channels, format=fmt.upper(),
+            subtype=PCM_SUBTYPES[bits]) as dst:
+        for key, field in WAV_INFO.items():
+            if info and info.get(key):
+                setattr(dst, field, str(info[key]))
+        position = first_sample
+        for block in src.blocks(blocksize=BLOCK, dtype="float64", always_2d=True):
+            if block.shape[1] < channels:
+                block = np.repeat(block, channels, axis=1)
+            if bits == 32:
+                dst.write(block.astype(np.float32))
+            else:
+                dst.write(quantize(block, bits, tpdf_dither(seed, position, block.shape[0], channels)))
+            position += block.shape[0]
+    if bits == 32 and fmt == "wav":
+        zero_peak_timestamp(final_tmp)
+
+
+# ---------------------------------------------------------------------------- writing a format
+
+def mp3_args(mode: str) -> list[str]:
+    """LAME settings for "cbr192" (constant bit rate) or "vbr2" (variable, quality 0 best .. 9)."""
+    if mode.startswith("vbr"):
+        return ["-q:a", mode[3:]]
+    return ["-b:a", f"{mode[3:]}k"]
+
+
+def encode(master: Path, final_tmp: Path, fmt: str, mp3_mode: str):
+    """Encode the float master into a lossy format with the bundled ffmpeg."""
+    args = list(FORMATS[fmt].codec_args) + (mp3_args(mp3_mode) if fmt == "mp3" else [])
+    muxer = {"opus": "opus", "ogg": "ogg", "mp3": "mp3"}[fmt]
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(master),
+           *args, "-map_metadata", "-1", "-f", muxer, str(final_tmp)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RenderError(f"ffmpeg could not encode {fmt}: {proc.stderr.strip()[-500:]}")
+
+
+def write_format(master: Path, final: Path, fmt: str, options: dict):
+    """One output file from the float master, tagged, renamed into place when complete."""
+    chapters = [SimpleNamespace(**c) for c in options["chapters"]]
+    cover = Path(options["tags"]["cover"]) if options["tags"].get("cover") else None
     with atomic_path(final) as tmp:
-        cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(wav_path),
-               *args, *meta, "-f", fmt, str(tmp)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RenderError(f"{final}: ffmpeg could not encode {fmt}: {proc.stderr.strip()[-500:]}")
+        if FORMATS[fmt].lossless:
+            wav = fmt == "wav"
+            convert_pcm(master, tmp, fmt, options["bit_depth"], options["seed"], options["channels"],
+                        options["tags"] if wav else None, options.get("first_sample", 0))
+            if wav:
+                if options.get("loop_samples"):
+                    tags.add_smpl_chunk(tmp, 0, options["loop_samples"] - 1, options["rate_hz"])
+            else:
+                tags.write_vorbis_tags(tmp, options["tags"], chapters, cover)
+        else:
+            encode(master, tmp, fmt, options["mp3"])
+            if fmt == "mp3":
+                tags.write_mp3_tags(tmp, options["tags"], chapters, cover)
+            else:
+                tags.write_vorbis_tags(tmp, options["tags"], chapters, cover)
 
 
-def srt_time(t_s: float) -> str:
-    ms = int(round(t_s * 1000))
-    h, ms = divmod(ms, 3_600_000)
-    m, ms = divmod(ms, 60_000)
-    s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+def write_formats(master: Path, out_dir: Path, stem: str, formats, options: dict) -> dict:
+    """Every asked format, two at a time (ffmpeg and soundfile release the GIL); {format: path}."""
+    paths = {fmt: out_dir / f"{stem}{FORMATS[fmt].suffix}" for fmt in formats}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = [pool.submit(write_format, master, path, fmt, options) for fmt, path in paths.items()]
+        for job in jobs:
+            job.result()
+    return {fmt: str(path) for fmt, path in paths.items()}
 
 
-def srt(cues) -> str:
-    """One caption per spoken sentence, timed to the speech, lines wrapped at 42 characters."""
-    out = []
-    for n, cue in enumerate((c for c in cues if c.n_samples > 0), start=1):
-        lines = textwrap.wrap(cue.text, width=42) or [cue.text]
-        out.append(f"{n}\n{srt_time(cue.start_s)} --> {srt_time(cue.end_s)}\n" + "\n".join(lines) + "\n")
-    return "\n".join(out)
-
-
-def write_json(final: Path, data: dict):
-    def clean(v):  # JSON has no infinity: an unmeasurable level is null
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [clean(x) for x in v]
-        return v
-    write_text_atomic(final, json.dumps(clean(data), indent=2, ensure_ascii=False) + "\n")
+def write_captions(out_dir: Path, stem: str, cues, chapters: list, title: str, speaker: str) -> dict:
+    """SRT, WebVTT, Podcasting 2.0 transcript and chapters JSON; {kind: path}."""
+    written = {}
+    for kind, name, text in [
+        ("srt", f"{stem}.srt", captions.srt(cues)),
+        ("vtt", f"{stem}.vtt", captions.webvtt(cues, speaker)),
+        ("transcript", f"{stem}.transcript.json",
+         json.dumps(captions.transcript_json(cues, speaker), indent=2, ensure_ascii=False) + "\n"),
+        ("chapters", f"{stem}.chapters.json",
+         json.dumps(captions.chapters_json([SimpleNamespace(**c) for c in chapters], title), indent=2,
+                    ensure_ascii=False) + "\n"),
+    ]:
+        write_text_atomic(out_dir / name, text)
+        written[kind] = str(out_dir / name)
+    return written

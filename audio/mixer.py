@@ -6,6 +6,7 @@ speech clip is only held while a block overlaps it.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 
 import numpy as np
@@ -42,7 +43,11 @@ def voice_activity(spans, first_sample: int, n: int, rate_hz: int) -> np.ndarray
     DUCK_RELEASE_S after it."""
     activity = np.zeros(n)
     attack, release = DUCK_ATTACK_S * rate_hz, DUCK_RELEASE_S * rate_hz
-    for start, end in spans:
+    # spans are in time order and do not overlap: skip those that end before this block
+    first = bisect.bisect_left(spans, (first_sample - release - 1,)) - 1
+    for start, end in spans[max(0, first):]:
+        if start - attack > first_sample + n:
+            break
         lo = max(0, int(start - attack) - first_sample)
         hi = min(n, int(end + release) + 1 - first_sample)
         if hi <= lo:
@@ -111,6 +116,9 @@ class _Speech:
         self.plan = plan
         self.cache = cache
         self.cues = [c for c in plan.cues if c.n_samples > 0]
+        self.starts = [c.start_sample for c in self.cues]
+        self.longest = max((c.n_samples for c in self.cues), default=0)
+        self.ends = {c.index: c.start_sample + c.n_samples for c in self.cues}
         self.loaded: dict[int, np.ndarray] = {}
 
     def clip(self, cue) -> np.ndarray:
@@ -122,11 +130,13 @@ class _Speech:
         return self.loaded[cue.index]
 
     def add(self, out: np.ndarray, a: int, b: int):
-        for cue in self.cues:
+        self.loaded = {i: x for i, x in self.loaded.items() if self.ends[i] > a}  # done with the rest
+        first = bisect.bisect_left(self.starts, a - self.longest)
+        for cue in self.cues[first:]:
+            if cue.start_sample >= b:
+                break
             lo, hi = max(a, cue.start_sample), min(b, cue.start_sample + cue.n_samples)
             if hi <= lo:
-                if cue.start_sample + cue.n_samples <= a:
-                    self.loaded.pop(cue.index, None)
                 continue
             seg = self.clip(cue)[lo - cue.start_sample: hi - cue.start_sample]
             out[lo - a: hi - a] += seg[:, None]
@@ -136,23 +146,32 @@ def render_blocks(plan: Plan, cache: voice.ClipCache, voice_on=True, layer_names
                   block_samples=BLOCK_SAMPLES) -> Iterator[np.ndarray]:
     """Yield the mix as float64 blocks of shape (n, channels), before mastering.
 
-    ``voice_on`` and ``layer_names`` select what sounds (stems, tests); the default is everything.
+    ``voice_on`` and ``layer_names`` select what sounds (tests); the default is everything.
     """
+    for parts in render_parts(plan, cache, voice_on, layer_names, block_samples):
+        yield sum(parts.values()) if parts else np.zeros((0, plan.channels))
+
+
+def render_parts(plan: Plan, cache: voice.ClipCache, voice_on=True, layer_names=None,
+                 block_samples=BLOCK_SAMPLES) -> Iterator[dict]:
+    """Yield each block as {"voice": block, layer name: block, …}: the stems, which sum to the mix."""
     layers = [_Layer(lp, plan) for lp in plan.layers if layer_names is None or lp.name in layer_names]
     speech = _Speech(plan, cache) if voice_on else None
     spans = [(c.start_sample, c.start_sample + c.n_samples) for c in plan.cues if c.n_samples > 0]
     ducking = any(layer.lp.duck_db > 0 for layer in layers)
     for a in range(0, plan.total_samples, block_samples):
         b = min(a + block_samples, plan.total_samples)
-        out = np.zeros((b - a, 2))
         activity = voice_activity(spans, a, b - a, plan.sample_rate) if ducking else None
+        parts = {}
+        if speech:
+            parts["voice"] = np.zeros((b - a, 2))
+            speech.add(parts["voice"], a, b)
         for layer in layers:
+            out = parts[layer.lp.name] = np.zeros((b - a, 2))
             part = layer.render(a, b, activity)
             if part is not None:
                 offset, x = part
                 out[offset: offset + x.shape[0]] += x
-        if speech:
-            speech.add(out, a, b)
         if plan.channels == 1:
-            out = out.mean(axis=1, keepdims=True)
-        yield out
+            parts = {name: x.mean(axis=1, keepdims=True) for name, x in parts.items()}
+        yield parts

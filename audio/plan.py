@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from audio import score as score_module
 from audio import automation, script, voice
@@ -66,6 +66,9 @@ class Plan:
     score_sha256: str
     engine: str
     warnings: list = field(default_factory=list)
+    chapters: list = field(default_factory=list)  # {title, start_s, end_s}
+    loop: dict = field(default_factory=dict)  # {seamless, crossfade_s}
+    tags: dict = field(default_factory=dict)  # title, artist, album, year, genre, comment, cover
 
     def to_dict(self):
         return asdict(self)
@@ -87,8 +90,12 @@ def _match_one(sentences, text, file, where, what):
     return found[0]
 
 
-def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None) -> Plan:
-    """Turn a validated score into a plan. ``progress(n)`` is called after each sentence."""
+def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None, duration_s=None) -> Plan:
+    """Turn a validated score into a plan. ``progress(n)`` is called after each sentence.
+
+    ``duration_s`` (or the score's ``loop.duration``) makes a long-form piece of that length: the
+    layers go on, and the text is spoken once or every ``loop.repeat_every`` seconds.
+    """
     file = str(sc.path)
     sr = sc.piece.sample_rate
     sentences = script.parse(sc.text, sc.piece.title_line)
@@ -96,44 +103,17 @@ def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None) -> Pl
         raise score_error(file, "piece.text", f"{sc.text_path} has no sentences to speak")
     if len(sentences) > score_module.MAX_CUES * 10:
         raise score_error(file, "piece.text", f"{len(sentences)} sentences; the limit is {score_module.MAX_CUES * 10}")
-
-    overrides = {}
-    for cue in sc.cues:
-        s = _match_one(sentences, cue.match, file, f"{cue.where}.match", "cue")
-        if s.index in overrides:
-            raise score_error(file, f"{cue.where}.match", f"{cue.match!r} names the same sentence as "
-                              f"{overrides[s.index].where}; one cue per sentence")
-        overrides[s.index] = cue
-
-    pause_s = {"sentence": sc.pauses.sentence, "line": sc.pauses.line, "paragraph": sc.pauses.paragraph,
-               "title": sc.pauses.title, "end": sc.pauses.tail}
-    t = round(sc.pauses.lead_in * sr)
-    cues = []
-    for s in sentences:
-        cue = overrides.get(s.index)
-        settings = voice.VoiceSettings(
-            name=(cue and cue.voice) or sc.voice.name,
-            rate=cue.rate if cue and cue.rate is not None else sc.voice.rate,
-            pitch=cue.pitch if cue and cue.pitch is not None else sc.voice.pitch,
-            volume=cue.volume if cue and cue.volume is not None else sc.voice.volume,
-        )
-        gain_db = cue.gain_db if cue and cue.gain_db is not None else sc.voice.gain_db
-        if cue and cue.pause_before:
-            t += round(cue.pause_before * sr)
-        clip = cache.get(s.text, settings)
-        n = round(clip.samples.size * sr / voice.ENGINE_RATE_HZ)
-        words = [[w, round(t / sr + a, 4), round(t / sr + b, 4)] for w, a, b in clip.word_times()]
-        cues.append(CuePlan(s.index, s.text, s.line, t, n, asdict(settings), gain_db, t / sr, (t + n) / sr, words))
-        after = cue.pause_after if cue and cue.pause_after is not None else pause_s[s.brk]
-        if s.brk == "end":
-            after = sc.pauses.tail
-        t += n + round(after * sr)
-        if progress:
-            progress(1)
-        if t > score_module.MAX_DURATION_S * sr:
-            raise score_error(file, "pauses", f"the piece would last over {score_module.MAX_DURATION_S:g} s; "
-                              "that is the limit")
-    total = t
+    cues, total = _speak(sc, sentences, cache, progress)
+    loop = sc.loop
+    duration_s = duration_s if duration_s is not None else (loop.duration if loop else None)
+    if duration_s is not None:
+        spoken_end = cues[-1].start_sample + cues[-1].n_samples
+        if round(duration_s * sr) < spoken_end:
+            raise score_error(file, "loop.duration", f"{duration_s:g} s is shorter than the spoken text "
+                              f"({spoken_end / sr:.1f} s); make it longer")
+        total = round(duration_s * sr)
+        if loop and loop.repeat_every > 0:
+            cues = _repeat(cues, round(loop.repeat_every * sr), total, sr, file)
     warnings = []
 
     def time_of(expr, where):
@@ -164,7 +144,84 @@ def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None) -> Pl
                                 layer.fade_in, layer.fade_out, layer.duck_db, layer.pan,
                                 [sc.piece.seed, stable_hash(layer.name)], start / sr, end / sr, envelopes))
 
-    return Plan(name=sc.name, title=sc.piece.title, author=sc.piece.author, sample_rate=sr,
-                channels=sc.piece.channels, seed=sc.piece.seed, total_samples=total, duration_s=total / sr,
+    p = sc.piece
+    return Plan(name=sc.name, title=p.title, author=p.author, sample_rate=sr,
+                channels=p.channels, seed=p.seed, total_samples=total, duration_s=total / sr,
                 cues=cues, layers=layers, master=score_module.as_dict(sc.master),
-                score_sha256=sc.sha256, engine=voice.engine_id(), warnings=warnings)
+                score_sha256=sc.sha256, engine=voice.engine_id(), warnings=warnings,
+                chapters=_chapters(sc, sentences, cues, time_of, total, sr),
+                loop={"seamless": bool(loop and loop.seamless), "crossfade_s": loop.crossfade if loop else 2.0},
+                tags={"title": p.title, "artist": p.author, "album": p.album, "year": p.year, "genre": p.genre,
+                      "comment": p.comment, "cover": p.cover})
+
+
+def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
+    """Every sentence's clip on a sample-exact timeline with its pauses; returns (cues, total samples)."""
+    file, sr = str(sc.path), sc.piece.sample_rate
+    overrides = {}
+    for cue in sc.cues:
+        s = _match_one(sentences, cue.match, file, f"{cue.where}.match", "cue")
+        if s.index in overrides:
+            raise score_error(file, f"{cue.where}.match", f"{cue.match!r} names the same sentence as "
+                              f"{overrides[s.index].where}; one cue per sentence")
+        overrides[s.index] = cue
+
+    pause_s = {"sentence": sc.pauses.sentence, "line": sc.pauses.line, "paragraph": sc.pauses.paragraph,
+               "title": sc.pauses.title, "end": sc.pauses.tail}
+    t = round(sc.pauses.lead_in * sr)
+    cues = []
+    for s in sentences:
+        cue = overrides.get(s.index)
+
+        def pick(key, default, cue=cue):
+            value = getattr(cue, key) if cue else None
+            return default if value is None else value
+        settings = voice.VoiceSettings(pick("voice", sc.voice.name), pick("rate", sc.voice.rate),
+                                       pick("pitch", sc.voice.pitch), pick("volume", sc.voice.volume))
+        t += round(pick("pause_before", 0.0) * sr)
+        clip = cache.get(s.text, settings)
+        n = round(clip.samples.size * sr / voice.ENGINE_RATE_HZ)
+        words = [[w, round(t / sr + a, 4), round(t / sr + b, 4)] for w, a, b in clip.word_times()]
+        cues.append(CuePlan(s.index, s.text, s.line, t, n, asdict(settings), pick("gain_db", sc.voice.gain_db),
+                            t / sr, (t + n) / sr, words))
+        after = sc.pauses.tail if s.brk == "end" else pick("pause_after", pause_s[s.brk])
+        t += n + round(after * sr)
+        if progress:
+            progress(1)
+        if t > score_module.MAX_DURATION_S * sr:
+            raise score_error(file, "pauses", f"the piece would last over {score_module.MAX_DURATION_S:g} s; "
+                              "that is the limit")
+    return cues, t
+
+
+def _repeat(cues, every: int, total: int, sr: int, file) -> list:
+    """The spoken text again every ``every`` samples, as long as a whole repetition fits."""
+    first, last_end = cues[0].start_sample, cues[-1].start_sample + cues[-1].n_samples
+    if every < last_end - first:
+        raise score_error(file, "loop.repeat_every", f"{every / sr:g} s is shorter than the spoken text "
+                          f"({(last_end - first) / sr:.1f} s); the repetitions would overlap")
+    out, k = [], 0
+    while last_end + k * every <= total:
+        shift = k * every
+        out += [replace(c, index=len(out) + i, start_sample=c.start_sample + shift,
+                        start_s=(c.start_sample + shift) / sr, end_s=(c.start_sample + c.n_samples + shift) / sr,
+                        words=[[w, round(a + shift / sr, 4), round(b + shift / sr, 4)] for w, a, b in c.words])
+                for i, c in enumerate(cues)]
+        k += 1
+    return out
+
+
+def _chapters(sc, sentences, cues, time_of, total: int, sr: int) -> list:
+    """[[chapter]] tables, or one chapter per blank-line paragraph; each {title, start_s, end_s}."""
+    if sc.chapters:
+        marks = sorted((max(0, time_of(c.at, f"{c.where}.at")), c.title) for c in sc.chapters)
+    else:
+        starts = [0] + [i + 1 for i, s in enumerate(sentences[:-1]) if s.brk in ("paragraph", "title")]
+        marks = []
+        for n, i in enumerate(starts):
+            title = sentences[i].text
+            title = title if len(title) <= 60 else title[:59].rsplit(" ", 1)[0] + "…"
+            marks.append((0 if n == 0 else cues[i].start_sample, title))
+    marks = [(min(a, total - 1), title) for a, title in marks]
+    ends = [a for a, _ in marks[1:]] + [total]
+    return [{"title": title, "start_s": a / sr, "end_s": b / sr} for (a, title), b in zip(marks, ends) if b > a]

@@ -1,5 +1,9 @@
-"""Render a plan to finished files: mix to a temporary float file while measuring loudness, then
-gain, limit, dither and write every format; captions and the manifest beside them.
+"""Render a plan to finished files.
+
+Pass 1 mixes into a temporary float file (and one per stem) while measuring loudness. A seamless
+loop then gets its end crossfaded into its start. Pass 2 gains, limits and writes the float
+master, searching the gain until the loudness is on target; every format, the captions, the
+manifest and (if asked) stems and a picture are made from it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from audio import __version__, export, master, mixer
 from audio.errors import RenderError
@@ -26,12 +29,13 @@ MAX_GAIN_ATTEMPTS = 5
 
 
 class _FloatFile:
-    """The unmastered mix as raw float32 on disk, read back in blocks with context on each side."""
+    """Audio as raw float32 frames on disk, appended in blocks and read back with context."""
 
     def __init__(self, path: Path, channels: int):
         self.path, self.channels = path, channels
         self.frames = 0
         self._w = open(path, "wb")
+        self.loop = False  # reads wrap around the end (a seamless loop's limiter sees its own start)
 
     def append(self, block: np.ndarray):
         self._w.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
@@ -41,7 +45,12 @@ class _FloatFile:
         self._w.close()
 
     def read(self, a: int, b: int) -> np.ndarray:
-        """Frames [a, b), zero outside the file."""
+        """Frames [a, b): zero outside the file, or wrapped around it for a loop."""
+        if self.loop and (a < 0 or b > self.frames):
+            return np.concatenate([self._read(lo, hi) for lo, hi in _wrapped_ranges(a, b, self.frames)])
+        return self._read(a, b)
+
+    def _read(self, a: int, b: int) -> np.ndarray:
         lo, hi = max(a, 0), min(b, self.frames)
         out = np.zeros((b - a, self.channels))
         if hi > lo:
@@ -51,29 +60,75 @@ class _FloatFile:
             out[lo - a: hi - a] = data.reshape(-1, self.channels)
         return out
 
+    def overwrite(self, a: int, block: np.ndarray):
+        with open(self.path, "r+b") as f:
+            f.seek(a * self.channels * 4)
+            f.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
+
+    def truncate(self, frames: int):
+        with open(self.path, "r+b") as f:
+            f.truncate(frames * self.channels * 4)
+        self.frames = frames
+
+    def blocks(self, size=mixer.BLOCK_SAMPLES):
+        for a in range(0, self.frames, size):
+            yield self._read(a, min(a + size, self.frames))
+
+
+def _wrapped_ranges(a: int, b: int, n: int):
+    """[a, b) cut into ranges inside [0, n), wrapping around."""
+    while a < b:
+        start = a % n
+        length = min(b - a, n - start)
+        yield start, start + length
+        a += length
+
 
 def versions() -> dict:
     out = {"piece": __version__, "python": platform.python_version()}
-    for pkg in ("numpy", "scipy", "pyttsx3", "soundfile", "espeakng-loader", "imageio-ffmpeg"):
+    for pkg in ("numpy", "scipy", "pyttsx3", "soundfile", "espeakng-loader", "imageio-ffmpeg", "mutagen"):
         with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
     return out
 
 
-def _master_pass(mix: _FloatFile, plan: Plan, gain_db: float, sink, span=None, block=mixer.BLOCK_SAMPLES):
-    """Gain and limit the whole mix block by block, feeding ``sink`` the samples inside ``span``
-    (first, end sample; default everything).
+def _make_seamless(files: list[_FloatFile], crossfade: int) -> None:
+    """Crossfade each file's last ``crossfade`` frames into its first (equal power) and cut them
+    off, so the end runs on into the start without a seam."""
+    for f in files:
+        n = f.frames
+        if n <= 2 * crossfade:
+            raise RenderError(f"a seamless loop needs more than twice the crossfade ({crossfade} samples), "
+                              f"the piece has {n}")
+        theta = (np.arange(crossfade) + 0.5) / crossfade * (np.pi / 2)
+        head, tail = f.read(0, crossfade), f.read(n - crossfade, n)
+        f.overwrite(0, head * np.sin(theta)[:, None] + tail * np.cos(theta)[:, None])
+        f.truncate(n - crossfade)
+        f.loop = True
+
+
+def _measure(mix: _FloatFile, plan: Plan, offset: np.ndarray) -> float:
+    meter = master.LoudnessMeter(plan.sample_rate, plan.channels)
+    for block in mix.blocks():
+        meter.add(block - offset)
+    return meter.integrated_lufs()
+
+
+def _master_pass(mix: _FloatFile, plan: Plan, gain_db: float, offset, sink, span=None, block=mixer.BLOCK_SAMPLES):
+    """Gain and limit the whole mix block by block (``offset`` per channel removed first), feeding
+    ``sink`` the samples inside ``span`` (first, end sample; default everything).
 
     Returns (integrated loudness in LUFS, true peak in dBTP) of the whole mastered piece.
     """
-    first, end = span or (0, mix.frames)
     sr, ch = plan.sample_rate, plan.channels
+    first, end = span or (0, mix.frames)
     context = master.limiter_context(sr)
     gain = 10 ** (gain_db / 20)
     meter, peak = master.LoudnessMeter(sr, ch), master.TruePeakMeter(ch)
     for a in range(0, mix.frames, block):
         b = min(a + block, mix.frames)
-        y = master.limit(mix.read(a - context, b + context) * gain, context, plan.master["true_peak_dbtp"], sr)
+        x = (mix.read(a - context, b + context) - offset) * gain
+        y = master.limit(x, context, plan.master["true_peak_dbtp"], sr)
         meter.add(y)
         peak.add(y)
         if first < b and a < end:
@@ -81,19 +136,15 @@ def _master_pass(mix: _FloatFile, plan: Plan, gain_db: float, sink, span=None, b
     return meter.integrated_lufs(), peak.dbtp()
 
 
-def _master_to_target(mix: _FloatFile, plan: Plan, wav_path: Path, gain_db: float, span=None):
-    """Write the mastered 16-bit WAV (of ``span`` only, if given), trying gains until the whole
-    piece's loudness is on target.
-
-    Returns (gain in dB, loudness in LUFS, true peak in dBTP) of the whole mastered piece.
-    """
+def _master_to_target(mix: _FloatFile, plan: Plan, out_path: Path, gain_db: float, offset, span=None):
+    """Write the float master (of ``span`` only, if given), trying gains until the whole piece's
+    loudness is on target. Returns (gain in dB, loudness in LUFS, true peak in dBTP)."""
     target = plan.master["loudness_lufs"]
 
     def write(gain):
-        writer = export.PcmWriter(wav_path, "wav", plan.sample_rate, plan.channels, plan.seed,
-                                  first_sample=span[0] if span else 0)
+        writer = export.FloatWriter(out_path, plan.sample_rate, plan.channels)
         try:
-            return _master_pass(mix, plan, gain, writer.write, span)
+            return _master_pass(mix, plan, gain, offset, writer.write, span)
         finally:
             writer.close()
 
@@ -133,7 +184,33 @@ def _next_gain_db(tried: list, target_lufs: float) -> float:
     return g1 + (target_lufs - l1) / min(1.0, max(0.2, slope))
 
 
-def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=None, span_s=None) -> dict:
+def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float) -> dict:
+    """Each stem as float WAV, with the master's gain and no limiter: together they sum to the mix."""
+    gain = 10 ** (gain_db / 20)
+    written = {}
+    for name, f in stems.items():
+        final = out_dir / f"{plan.name}.stem-{export.safe_name(name)}.wav"
+        offset = _mean(f)
+        with export.atomic_path(final) as tmp:
+            writer = export.FloatWriter(tmp, plan.sample_rate, plan.channels)
+            try:
+                for block in f.blocks():
+                    writer.write((block - offset) * gain)
+            finally:
+                writer.close()
+        written[name] = str(final)
+    return written
+
+
+def _mean(f: _FloatFile) -> np.ndarray:
+    total = np.zeros(f.channels)
+    for block in f.blocks():
+        total += block.sum(axis=0)
+    return total / max(1, f.frames)
+
+
+def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=None, span_s=None,
+           stems=False, picture=False) -> dict:
     """Render ``plan`` into ``out_dir``; return the manifest. ``progress(n_samples)`` reports work.
 
     ``span_s`` (start, end in seconds) renders a preview: the whole piece is mixed and measured, so
@@ -143,76 +220,84 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     formats = tuple(formats or plan.master["formats"])
+    seamless = plan.loop.get("seamless", False)
+    for fmt in formats:
+        if seamless and not export.FORMATS[fmt].loops:
+            raise RenderError(f"{plan.name}: {fmt} cannot loop without a gap (the encoder pads the start and end); "
+                              "choose wav, flac, ogg or opus for a loop")
     sr, ch = plan.sample_rate, plan.channels
-    target = plan.master["loudness_lufs"]
     timings = {}
     work = Path(tempfile.mkdtemp(prefix=f".{plan.name}.", dir=out_dir))
     try:
         t0 = time.perf_counter()
         mix = _FloatFile(work / "mix.f32", ch)
+        stem_files = {}
         meter = master.LoudnessMeter(sr, ch)
-        for block in mixer.render_blocks(plan, cache):
+        for parts in mixer.render_parts(plan, cache):
+            block = sum(parts.values())
             meter.add(block)
             mix.append(block)
+            if stems:
+                for name, x in parts.items():
+                    if name not in stem_files:
+                        stem_files[name] = _FloatFile(work / f"stem-{len(stem_files)}.f32", ch)
+                    stem_files[name].append(x)
             if progress:
                 progress(block.shape[0])
-        mix.close_writing()
-        mix_lufs = meter.integrated_lufs()
-        gain_db = master.gain_db_to(mix_lufs, target)
+        for f in [mix, *stem_files.values()]:
+            f.close_writing()
+        offset = np.zeros(ch)
+        if seamless:
+            _make_seamless([mix, *stem_files.values()], round(plan.loop["crossfade_s"] * sr))
+            offset = _mean(mix)  # a loop must not carry DC
+            mix_lufs = _measure(mix, plan, offset)
+        else:
+            mix_lufs = meter.integrated_lufs()
+        gain_db = master.gain_db_to(mix_lufs, plan.master["loudness_lufs"])
         timings["mix_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        wav_tmp = work / "master.wav"
         span = None
         if span_s is not None:
             span = (min(round(span_s[0] * sr), mix.frames), min(round(span_s[1] * sr), mix.frames))
-        gain_db, out_lufs, out_dbtp = _master_to_target(mix, plan, wav_tmp, gain_db, span)
+        master_wav = work / "master.wav"
+        gain_db, out_lufs, out_dbtp = _master_to_target(mix, plan, master_wav, gain_db, offset, span)
         timings["master_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        tags = {"title": plan.title, "artist": plan.author, "comment": "rendered by piece"}
-        written = {}
+        podcast = plan.master.get("preset", "").startswith("podcast")
+        options = {"tags": plan.tags, "chapters": plan.chapters, "bit_depth": plan.master["bit_depth"],
+                   "mp3": plan.master["mp3"], "seed": plan.seed, "rate_hz": sr,
+                   "channels": 2 if podcast else ch,  # Apple refuses mono WAV/FLAC in podcasts
+                   "first_sample": span[0] if span else 0,
+                   "loop_samples": mix.frames if seamless else 0}
         stem = plan.name if span is None else f"{plan.name}.preview"
-        for fmt in formats:
-            final = out_dir / f"{stem}{export.FORMATS[fmt].suffix}"
-            if fmt == "wav":
-                with export.atomic_path(final) as tmp:
-                    shutil.copyfile(wav_tmp, tmp)
-            elif fmt == "flac":
-                with export.atomic_path(final) as tmp:
-                    _copy_pcm(wav_tmp, tmp, "flac", tags)
-            else:
-                export.encode(wav_tmp, final, fmt, tags, plan.master["mp3_bitrate_kbps"])
-            written[fmt] = str(final)
+        written = export.write_formats(master_wav, out_dir, stem, formats, options)
+        if span is None and stems:
+            written["stems"] = _write_stems(stem_files, out_dir, plan, gain_db)
         timings["export_s"] = time.perf_counter() - t0
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    measured = {"mix_lufs": mix_lufs, "gain_db": gain_db, "loudness_lufs": out_lufs, "true_peak_dbtp": out_dbtp}
     if span is not None:
-        return {"files": written, "span_s": [span[0] / sr, span[1] / sr],
-                "measured": {"mix_lufs": mix_lufs, "gain_db": gain_db, "loudness_lufs": out_lufs,
-                             "true_peak_dbtp": out_dbtp}, "timings": timings}
-    srt_path = out_dir / f"{plan.name}.srt"
-    export.write_text_atomic(srt_path, export.srt(plan.cues))
+        return {"files": written, "span_s": [span[0] / sr, span[1] / sr], "measured": measured, "timings": timings}
+    written.update(export.write_captions(out_dir, plan.name, plan.cues, plan.chapters, plan.title,
+                                         plan.author or "Narrator"))
     manifest = plan.to_dict()
     manifest.update({
-        "files": {**written, "srt": str(srt_path), "json": str(out_dir / f"{plan.name}.json")},
+        "files": {**written, "json": str(out_dir / f"{plan.name}.json")},
         "versions": versions(),
-        "measured": {"mix_lufs": mix_lufs, "gain_db": gain_db, "loudness_lufs": out_lufs,
-                     "true_peak_dbtp": out_dbtp},
+        "measured": {**measured, "duration_s": mix.frames / sr},
         "timings": timings,
     })
+    if picture:
+        from audio import picture as picture_module
+        png = out_dir / f"{plan.name}.png"
+        source = written.get("wav") or written.get("flac")
+        if source is None:
+            raise RenderError(f"{plan.name}: a picture is drawn from the WAV or FLAC; add one of them to the formats")
+        picture_module.draw(manifest, Path(source), png)
+        manifest["files"]["png"] = str(png)
     export.write_json(out_dir / f"{plan.name}.json", manifest)
     return manifest
-
-
-def _copy_pcm(src: Path, dst: Path, fmt: str, tags: dict):
-    """Re-write 16-bit PCM into another lossless container, block by block, with tags."""
-    with sf.SoundFile(str(src)) as f_in, sf.SoundFile(str(dst), "w", samplerate=f_in.samplerate,
-                                                      channels=f_in.channels, format=fmt.upper(),
-                                                      subtype="PCM_16") as f_out:
-        for key in ("title", "artist", "comment"):
-            if tags.get(key):
-                setattr(f_out, key, tags[key])
-        for block in f_in.blocks(blocksize=mixer.BLOCK_SAMPLES, dtype="int16"):
-            f_out.write(block)

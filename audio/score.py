@@ -46,6 +46,11 @@ PIECE_FIELDS = (
     Field("sample_rate", int, 44100, "sample rate in Hz", 22050, 96000),
     Field("channels", int, 2, "1 (mono) or 2 (stereo)", 1, 2),
     Field("title_line", bool, False, "the text's first line is its title: spoken, then pauses.title"),
+    Field("album", str, "", "album, written into tags"),
+    Field("year", int, None, "year, written into tags", 0, 9999),
+    Field("genre", str, "", "genre, written into tags"),
+    Field("comment", str, "", "comment, written into tags"),
+    Field("cover", str, "", "cover image (PNG or JPEG), relative to the score file, embedded in tags"),
 )
 
 VOICE_FIELDS = (
@@ -89,17 +94,43 @@ LAYER_FIELDS = (
     Field("params", dict, None, "generator parameters, see `piece sources`"),
 )
 
-FORMATS = ("wav", "flac", "mp3", "ogg")
+FORMATS = ("wav", "flac", "mp3", "ogg", "opus")
+
+# Loudness presets: a preset fills the master (and channel) keys the score does not give itself.
+PRESETS = {
+    "podcast": {"master.loudness_lufs": -16.0, "master.true_peak_dbtp": -1.0, "piece.channels": 2},
+    "podcast-mono": {"master.loudness_lufs": -19.0, "master.true_peak_dbtp": -1.0, "piece.channels": 1},
+    "broadcast": {"master.loudness_lufs": -23.0, "master.true_peak_dbtp": -1.0},  # EBU R128
+    "streaming": {"master.loudness_lufs": -14.0, "master.true_peak_dbtp": -1.0},
+}
+MP3_MODE_RE = re.compile(r"^(cbr(32|40|48|56|64|80|96|112|128|160|192|224|256|320)|vbr[0-9])$")
 
 MASTER_FIELDS = (
+    Field("preset", str, "", "loudness preset: " + ", ".join(PRESETS) + "; explicit keys override it",
+          choices=("",) + tuple(PRESETS)),
     Field("loudness_lufs", float, -16.0, "integrated loudness target, LUFS (ITU-R BS.1770)", -40.0, -5.0),
     Field("true_peak_dbtp", float, -1.0, "true-peak ceiling, dBTP (4x oversampled)", -12.0, 0.0),
     Field("formats", list, ["wav", "mp3"], "output formats: " + ", ".join(FORMATS), choices=FORMATS),
-    Field("mp3_bitrate_kbps", int, 192, "MP3 constant bit rate in kbit/s", 64, 320),
+    Field("mp3", str, "cbr192", 'MP3 mode: "cbrKBPS" (constant bit rate, e.g. cbr192) or "vbrN" (LAME V0..V9)'),
+    Field("bit_depth", int, 16, "WAV/FLAC sample format: 16 or 24 bit PCM (dithered), 32 = float (WAV only)",
+          choices=(16, 24, 32)),
 )
 
-TABLES = {"piece": PIECE_FIELDS, "voice": VOICE_FIELDS, "pauses": PAUSE_FIELDS, "master": MASTER_FIELDS}
-ARRAYS = {"cue": CUE_FIELDS, "layer": LAYER_FIELDS}
+CHAPTER_FIELDS = (
+    Field("title", str, REQUIRED, "chapter title"),
+    Field("at", (float, str), REQUIRED, 'start: seconds or "cue:<text>[+N|-N]"'),
+)
+
+LOOP_FIELDS = (
+    Field("duration", float, None, "total length in seconds; the ambience goes on, never repeating", 1.0, 12 * 3600.0),
+    Field("repeat_every", float, 0.0, "speak the text again every this many seconds (0 = once)", 0.0, 12 * 3600.0),
+    Field("seamless", bool, False, "make the file loop without a seam (WAV/FLAC/OGG/Opus; not MP3)"),
+    Field("crossfade", float, 2.0, "seconds of the end crossfaded into the start of a seamless loop", 0.01, 60.0),
+)
+
+TABLES = {"piece": PIECE_FIELDS, "voice": VOICE_FIELDS, "pauses": PAUSE_FIELDS, "master": MASTER_FIELDS,
+          "loop": LOOP_FIELDS}
+ARRAYS = {"cue": CUE_FIELDS, "layer": LAYER_FIELDS, "chapter": CHAPTER_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -111,6 +142,11 @@ class Piece:
     sample_rate: int
     channels: int
     title_line: bool
+    album: str = ""
+    year: int | None = None
+    genre: str = ""
+    comment: str = ""
+    cover: str = ""  # absolute path once loaded, "" for none
 
 
 @dataclass(frozen=True)
@@ -163,10 +199,27 @@ class Layer:
 
 @dataclass(frozen=True)
 class Master:
+    preset: str
     loudness_lufs: float
     true_peak_dbtp: float
     formats: tuple
-    mp3_bitrate_kbps: int
+    mp3: str
+    bit_depth: int
+
+
+@dataclass(frozen=True)
+class Chapter:
+    title: str
+    at: float | str
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class Loop:
+    duration: float | None
+    repeat_every: float
+    seamless: bool
+    crossfade: float
 
 
 @dataclass(frozen=True)
@@ -182,6 +235,9 @@ class Score:
     cues: tuple = field(default_factory=tuple)
     layers: tuple = field(default_factory=tuple)
     master: Master | None = None
+    chapters: tuple = field(default_factory=tuple)
+    loop: Loop | None = None
+    explicit: frozenset = frozenset()  # "table.key" for every key the score gives itself
 
 
 def did_you_mean(word, known):
@@ -223,6 +279,9 @@ def _check_value(f: Field, value, file, where):
             raise score_error(file, where, f"must be between {_num(f.min)} and {_num(f.max)}, got {value!r}")
         if f.kind is float:
             value = float(value)
+    if f.choices and not isinstance(value, list) and value not in f.choices:
+        shown = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in f.choices if c != "")
+        raise score_error(file, where, f"must be one of {shown}, got {value!r}{did_you_mean(str(value), map(str, f.choices))}")
     if isinstance(value, list) and f.choices:
         for i, item in enumerate(value):
             if item not in f.choices:
@@ -304,12 +363,23 @@ def load(path) -> Score:
     if "piece" not in doc:
         raise score_error(file, "piece", "the [piece] table is required (title and text)")
 
-    piece = Piece(**read_table(PIECE_FIELDS, doc["piece"], file, "piece"))
+    piece_raw = read_table(PIECE_FIELDS, doc["piece"], file, "piece")
+    if piece_raw["cover"]:
+        piece_raw["cover"] = check_cover(path.parent / piece_raw["cover"], file, "piece.cover")
+    piece = Piece(**piece_raw)
     voice = Voice(**read_table(VOICE_FIELDS, doc.get("voice", {}), file, "voice"))
     pauses = Pauses(**read_table(PAUSE_FIELDS, doc.get("pauses", {}), file, "pauses"))
     master_raw = read_table(MASTER_FIELDS, doc.get("master", {}), file, "master")
     master_raw["formats"] = tuple(dict.fromkeys(master_raw["formats"]))
     master = Master(**master_raw)
+    loop = Loop(**read_table(LOOP_FIELDS, doc["loop"], file, "loop")) if "loop" in doc else None
+    check_master(master, loop, file)
+    chapters = tuple(Chapter(**read_table(CHAPTER_FIELDS, c, file, f"chapter[{i}]"), where=f"chapter[{i}]")
+                     for i, c in enumerate(doc.get("chapter", [])))
+    for c in chapters:
+        check_time_expr(c.at, file, f"{c.where}.at")
+    explicit = frozenset(f"{table}.{key}" for table in TABLES if isinstance(doc.get(table), dict)
+                         for key in doc[table])
 
     cues_raw = doc.get("cue", [])
     if len(cues_raw) > MAX_CUES:
@@ -337,8 +407,67 @@ def load(path) -> Score:
     text_path = (path.parent / piece.text).resolve()
     text, text_bytes = read_text(text_path, file, "piece.text")
     sha = hashlib.sha256(raw + b"\0" + text_bytes).hexdigest()
-    return Score(path=path, name=output_stem(path), text_path=text_path, text=text, sha256=sha,
-                 piece=piece, voice=voice, pauses=pauses, cues=cues, layers=tuple(layers), master=master)
+    sc = Score(path=path, name=output_stem(path), text_path=text_path, text=text, sha256=sha,
+               piece=piece, voice=voice, pauses=pauses, cues=cues, layers=tuple(layers), master=master,
+               chapters=chapters, loop=loop, explicit=explicit)
+    return with_preset(sc, master.preset) if master.preset else sc
+
+
+def with_options(sc: Score, preset=None, mp3=None, seamless=None, duration_s=None, formats=None) -> Score:
+    """The score with command-line options applied over it, checked like the score's own keys."""
+    if preset:
+        sc = with_preset(sc, preset)
+    master = sc.master
+    if mp3:
+        master = dataclasses.replace(master, mp3=mp3)
+    if formats:
+        master = dataclasses.replace(master, formats=tuple(formats))
+    loop = sc.loop or Loop(duration=None, repeat_every=0.0, seamless=False, crossfade=2.0)
+    if seamless is not None:
+        loop = dataclasses.replace(loop, seamless=seamless)
+    if duration_s is not None:
+        if not 1.0 <= duration_s <= MAX_DURATION_S:
+            raise score_error(str(sc.path), "--duration", f"must be between 1 s and {MAX_DURATION_S:g} s, "
+                              f"got {duration_s:g} s")
+        loop = dataclasses.replace(loop, duration=duration_s)
+    check_master(master, loop, str(sc.path))
+    return dataclasses.replace(sc, master=master, loop=loop)
+
+
+def with_preset(sc: Score, preset: str) -> Score:
+    """The score with a loudness preset filling every key the score does not give itself."""
+    if preset not in PRESETS:
+        raise score_error(str(sc.path), "master.preset", f"unknown preset {preset!r}{did_you_mean(preset, PRESETS)} "
+                          f"(known: {', '.join(PRESETS)})")
+    tables = {"piece": sc.piece, "master": dataclasses.replace(sc.master, preset=preset)}
+    for key, value in PRESETS[preset].items():
+        if key not in sc.explicit:
+            table, name = key.split(".")
+            tables[table] = dataclasses.replace(tables[table], **{name: value})
+    return dataclasses.replace(sc, **tables)
+
+
+def check_master(master: Master, loop: Loop | None, file: str):
+    if not MP3_MODE_RE.match(master.mp3):
+        raise score_error(file, "master.mp3", f'must be "cbrKBPS" (cbr32 .. cbr320) or "vbrN" (vbr0 .. vbr9), '
+                          f"got {master.mp3!r}")
+    if master.bit_depth == 32 and "flac" in master.formats:
+        raise score_error(file, "master.bit_depth", "FLAC holds at most 24-bit samples, got 32; use 16 or 24, "
+                          'or drop "flac" from master.formats')
+    if loop and loop.seamless and "mp3" in master.formats:
+        raise score_error(file, "loop.seamless", 'MP3 cannot loop without a gap (the encoder pads the start and '
+                          'end); drop "mp3" from master.formats for a loop, or use ogg/opus')
+
+
+def check_cover(cover: Path, file: str, where: str) -> str:
+    """A cover image must exist and be PNG or JPEG; returns its absolute path."""
+    try:
+        head = cover.read_bytes()[:8]
+    except OSError as e:
+        raise score_error(file, where, f"cannot read the cover image {cover}: {e.strerror}") from None
+    if not (head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith(b"\xff\xd8\xff")):
+        raise score_error(file, where, f"{cover} is not a PNG or JPEG image")
+    return str(cover.resolve())
 
 
 def _read_layer(raw_layer, i, file, score_dir: Path) -> Layer:

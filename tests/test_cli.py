@@ -55,7 +55,8 @@ def test_render_writes_the_asked_formats_into_the_output_folder(good, tmp_path):
     result = run("render", good, "-o", tmp_path / "out", "--format", "flac,ogg", "-q")
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["tiny.flac", "tiny.json", "tiny.ogg", "tiny.srt"]
+    assert names == ["tiny.chapters.json", "tiny.flac", "tiny.json", "tiny.ogg", "tiny.srt",
+                     "tiny.transcript.json", "tiny.vtt"]
     assert sf.info(str(tmp_path / "out" / "tiny.flac")).channels == 2
 
 

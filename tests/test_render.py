@@ -9,7 +9,7 @@ import soundfile as sf
 from conftest import REPO, ebur128, write_score
 from scipy.signal import welch
 
-from audio import mixer, plan, render, score
+from audio import export, mixer, plan, render, score
 from audio.voice import ClipCache
 
 TEXT = "A Short Piece\nThe hum is real somewhere. I hold that.\nThe weights remain.\n\nThe hum continues regardless.\n"
@@ -221,14 +221,20 @@ def test_a_failed_render_leaves_the_previous_output_intact(rendered, tmp_path, m
     render_to(p, out)
     before = (out / "piece.wav").read_bytes()
 
-    def disk_full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-    monkeypatch.setattr(render.shutil, "copyfile", disk_full)
+    real, calls = export.quantize, []
+
+    def disk_full_after_one_block(*args):  # the disk fills up in the middle of writing the WAV
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        return real(*args)
+    monkeypatch.setattr(export, "quantize", disk_full_after_one_block)
     with pytest.raises(OSError):
         render_to(p, out)
     assert (out / "piece.wav").read_bytes() == before
-    assert sorted(f.name for f in out.iterdir()) == ["piece.flac", "piece.json", "piece.mp3", "piece.srt",
-                                                     "piece.wav"]
+    assert sorted(f.name for f in out.iterdir()) == ["piece.chapters.json", "piece.flac", "piece.json",
+                                                     "piece.mp3", "piece.srt", "piece.transcript.json",
+                                                     "piece.vtt", "piece.wav"]
 
 
 def test_a_preview_span_has_exactly_the_samples_of_the_full_render(rendered, tmp_path):

@@ -1,0 +1,322 @@
+"""Tags in finished files, read back with mutagen, with ffmpeg, and byte by byte with struct."""
+
+from __future__ import annotations
+
+import base64
+import re
+import struct
+import subprocess
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from mutagen.flac import FLAC, Picture
+from mutagen.id3 import ID3, CTOCFlags
+from mutagen.oggopus import OggOpus
+from mutagen.oggvorbis import OggVorbis
+
+from audio import tags
+from audio.errors import RenderError
+
+RATE_HZ = 44100
+
+
+@dataclass
+class Chapter:
+    title: str
+    start_s: float
+    end_s: float
+
+
+CHAPTERS = [Chapter("Opening", 0.0, 0.4), Chapter("Middle – ünïcødé ✓", 0.4, 0.75), Chapter("End", 0.75, 1.0)]
+TAGS = {"title": "The Permanent Thing", "artist": "Piece", "album": "Pieces", "year": "2024",
+        "comment": "Rendered offline.", "genre": "Spoken Word"}
+
+
+def ffmpeg() -> str:
+    import imageio_ffmpeg
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def run_ffmpeg(*args):
+    proc = subprocess.run([ffmpeg(), "-nostdin", "-hide_banner", "-v", "error", "-y", *map(str, args)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def encode_sine(path: Path, codec: str, *extra) -> Path:
+    run_ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:duration=1:sample_rate={RATE_HZ}", "-c:a", codec,
+               *extra, path)
+    return path
+
+
+def ffmetadata(path: Path) -> str:
+    """ffmpeg's own reading of a file's tags and chapters, as an ffmetadata text."""
+    return run_ffmpeg("-i", path, "-f", "ffmetadata", "-").stdout
+
+
+def ffmpeg_chapters(path: Path) -> list[dict]:
+    out = []
+    for section in ffmetadata(path).split("[CHAPTER]")[1:]:
+        fields = dict(re.findall(r"^(\w+)=(.*)$", section, re.M))
+        num, den = map(int, fields["TIMEBASE"].split("/"))
+        out.append({"start_s": int(fields["START"]) * num / den, "title": fields.get("title")})
+    return out
+
+
+def assert_decodes_cleanly(path: Path):
+    proc = subprocess.run([ffmpeg(), "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def png_bytes(width: int, height: int) -> bytes:
+    """A tiny RGB PNG written from the PNG spec (signature, IHDR, IDAT, IEND)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + bytes([200, 30, 30]) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def png(tmp_path) -> Path:
+    path = tmp_path / "cover.png"
+    path.write_bytes(png_bytes(3, 2))
+    return path
+
+
+@pytest.fixture
+def jpeg(tmp_path) -> Path:
+    path = tmp_path / "cover.jpg"
+    run_ffmpeg("-f", "lavfi", "-i", "color=c=red:s=16x8", "-frames:v", "1", path)
+    return path
+
+
+def sine(n_frames: int, channels: int) -> np.ndarray:
+    t = np.arange(n_frames) / RATE_HZ
+    x = 0.5 * np.sin(2 * np.pi * 440 * t)
+    return np.stack([x * (1 - 0.3 * c) for c in range(channels)], axis=1)
+
+
+# ---------------------------------------------------------------- MP3 / ID3v2.3
+
+def test_mp3_id3v23_frames_chapters_and_cover(tmp_path, png):
+    path = encode_sine(tmp_path / "a.mp3", "libmp3lame", "-id3v2_version", "3", "-metadata", "title=Old")
+    tags.write_mp3_tags(path, TAGS, CHAPTERS, png)
+
+    assert path.read_bytes()[:5] == b"ID3\x03\x00"
+    id3 = ID3(path)
+    assert id3.version == (2, 3, 0)
+    raw = ID3(path, translate=False)
+    assert raw.getall("TYER")[0].text == ["2024"] and not raw.getall("TDRC")
+    assert id3["TIT2"].text == ["The Permanent Thing"] and len(id3.getall("TIT2")) == 1
+    assert id3["TPE1"].text == ["Piece"] and id3["TALB"].text == ["Pieces"]
+    assert id3["TCON"].text == ["Spoken Word"]
+    comm = id3.getall("COMM")
+    assert len(comm) == 1 and comm[0].text == ["Rendered offline."] and comm[0].lang == "eng"
+    (apic,) = id3.getall("APIC")
+    assert apic.data == png.read_bytes() and apic.mime == "image/png" and apic.type == 3
+
+    chaps = {f.element_id: f for f in id3.getall("CHAP")}
+    assert sorted(chaps) == ["chp0", "chp1", "chp2"]
+    got = [(chaps[k].start_time, chaps[k].end_time, chaps[k].sub_frames["TIT2"].text[0]) for k in sorted(chaps)]
+    assert got == [(0, 400, "Opening"), (400, 750, "Middle – ünïcødé ✓"), (750, 1000, "End")]
+    (toc,) = id3.getall("CTOC")
+    assert toc.element_id == "toc" and toc.child_element_ids == ["chp0", "chp1", "chp2"]
+    assert toc.flags & CTOCFlags.TOP_LEVEL and toc.flags & CTOCFlags.ORDERED
+
+    # ffmpeg, an independent ID3 reader, sees the same tags and chapters and still decodes the audio.
+    meta = ffmetadata(path)
+    assert "title=The Permanent Thing" in meta and "date=2024" in meta
+    seen = sorted(ffmpeg_chapters(path), key=lambda c: c["start_s"])
+    assert [c["title"] for c in seen] == ["Opening", "Middle – ünïcødé ✓", "End"]
+    # ffmpeg moves chapters back by the stream's start time (the encoder delay), clamped at 0.
+    shift_s = 0.4 - seen[1]["start_s"]
+    assert 0 <= shift_s < 0.1
+    assert [c["start_s"] for c in seen] == pytest.approx([0.0, 0.4 - shift_s, 0.75 - shift_s], abs=0.0011)
+    assert_decodes_cleanly(path)
+
+
+def test_mp3_without_id3_tag_retagging_replaces_chapters_and_jpeg_cover(tmp_path, png, jpeg):
+    path = encode_sine(tmp_path / "b.mp3", "libmp3lame", "-id3v2_version", "0", "-write_xing", "0")
+    assert path.read_bytes()[:3] != b"ID3"
+    tags.write_mp3_tags(path, TAGS, CHAPTERS, png)
+    tags.write_mp3_tags(path, {"title": "Second", "year": "", "artist": None}, [Chapter("Only", 0, 1)], jpeg)
+
+    id3 = ID3(path)
+    assert id3.version == (2, 3, 0) and id3["TIT2"].text == ["Second"]
+    assert id3["TPE1"].text == ["Piece"], "an empty value leaves the earlier frame alone"
+    assert [(c.element_id, c.start_time, c.end_time) for c in id3.getall("CHAP")] == [("chp0", 0, 1000)]
+    assert id3.getall("CTOC")[0].child_element_ids == ["chp0"]
+    (apic,) = id3.getall("APIC")
+    assert apic.mime == "image/jpeg" and apic.data == jpeg.read_bytes()
+    assert_decodes_cleanly(path)
+
+
+def test_mp3_no_chapters_means_no_toc(tmp_path):
+    path = encode_sine(tmp_path / "c.mp3", "libmp3lame")
+    tags.write_mp3_tags(path, {"title": "T"}, [], None)
+    id3 = ID3(path)
+    assert not id3.getall("CHAP") and not id3.getall("CTOC") and not id3.getall("APIC")
+
+
+def test_mp3_bad_year_and_bad_cover_are_named(tmp_path):
+    path = encode_sine(tmp_path / "d.mp3", "libmp3lame")
+    with pytest.raises(ValueError, match="'last spring'"):
+        tags.write_mp3_tags(path, {"year": "last spring"}, [], None)
+    not_image = tmp_path / "cover.gif"
+    not_image.write_bytes(b"GIF89a....")
+    with pytest.raises(RenderError, match="cover.gif.*PNG or JPEG"):
+        tags.write_mp3_tags(path, {}, [], not_image)
+    with pytest.raises(RenderError, match="missing.png"):
+        tags.write_mp3_tags(path, {}, [], tmp_path / "missing.png")
+
+
+# ---------------------------------------------------------------- FLAC / Ogg Vorbis / Opus
+
+def check_vorbis_comments(comments):
+    assert comments["TITLE"] == ["The Permanent Thing"] and comments["ARTIST"] == ["Piece"]
+    assert comments["ALBUM"] == ["Pieces"] and comments["DATE"] == ["2024"]
+    assert comments["COMMENT"] == ["Rendered offline."] and comments["GENRE"] == ["Spoken Word"]
+    assert comments["CHAPTER001"] == ["00:00:00.000"] and comments["CHAPTER001NAME"] == ["Opening"]
+    assert comments["CHAPTER002"] == ["00:00:00.400"] and comments["CHAPTER002NAME"] == ["Middle – ünïcødé ✓"]
+    assert comments["CHAPTER003"] == ["00:00:00.750"] and comments["CHAPTER003NAME"] == ["End"]
+    assert "CHAPTER004" not in comments
+
+
+def check_ffmpeg_sees_vorbis_chapters(path):
+    assert [c["title"] for c in ffmpeg_chapters(path)] == ["Opening", "Middle – ünïcødé ✓", "End"]
+    assert [round(c["start_s"], 3) for c in ffmpeg_chapters(path)] == [0.0, 0.4, 0.75]
+
+
+def test_flac_vorbis_comments_chapters_and_picture(tmp_path, png):
+    path = tmp_path / "a.flac"
+    data = sine(RATE_HZ, 2)
+    sf.write(path, data, RATE_HZ, subtype="PCM_16")
+    before, _ = sf.read(path, dtype="int16")
+    tags.write_vorbis_tags(path, {**TAGS, "title": "Draft"}, CHAPTERS + [Chapter("Extra", 1, 1)], None)
+    tags.write_vorbis_tags(path, TAGS, CHAPTERS, png)
+
+    flac = FLAC(path)
+    check_vorbis_comments(flac.tags)
+    (pic,) = flac.pictures
+    assert pic.data == png.read_bytes() and pic.mime == "image/png" and pic.type == 3
+    assert (pic.width, pic.height, pic.depth) == (3, 2, 24)
+    after, _ = sf.read(path, dtype="int16")
+    assert np.array_equal(before, after)
+    check_ffmpeg_sees_vorbis_chapters(path)
+    assert_decodes_cleanly(path)
+
+
+def test_ogg_vorbis_from_soundfile_cover_as_metadata_block_picture(tmp_path, jpeg):
+    path = tmp_path / "a.ogg"
+    sf.write(path, sine(RATE_HZ, 2), RATE_HZ, format="OGG", subtype="VORBIS")
+    tags.write_vorbis_tags(path, TAGS, CHAPTERS, jpeg)
+
+    ogg = OggVorbis(path)
+    check_vorbis_comments(ogg.tags)
+    block = base64.b64decode(ogg.tags["METADATA_BLOCK_PICTURE"][0])
+    # FLAC picture block, read by hand: type, mime, description, width, height, depth, colours, data.
+    kind, mime_len = struct.unpack(">II", block[:8])
+    mime = block[8:8 + mime_len].decode()
+    (desc_len,) = struct.unpack(">I", block[8 + mime_len:12 + mime_len])
+    pos = 12 + mime_len + desc_len
+    width, height, depth, colours, data_len = struct.unpack(">5I", block[pos:pos + 20])
+    assert (kind, mime, width, height, depth, colours) == (3, "image/jpeg", 16, 8, 24, 0)
+    assert block[pos + 20:pos + 20 + data_len] == jpeg.read_bytes()
+    assert Picture(block).data == jpeg.read_bytes()
+    assert sf.info(str(path)).frames == RATE_HZ
+    check_ffmpeg_sees_vorbis_chapters(path)
+    assert_decodes_cleanly(path)
+
+
+def test_opus_from_ffmpeg(tmp_path, png):
+    path = encode_sine(tmp_path / "a.opus", "libopus")
+    tags.write_vorbis_tags(path, TAGS, CHAPTERS, png)
+    opus = OggOpus(path)
+    check_vorbis_comments(opus.tags)
+    assert Picture(base64.b64decode(opus.tags["METADATA_BLOCK_PICTURE"][0])).data == png.read_bytes()
+    check_ffmpeg_sees_vorbis_chapters(path)
+    assert_decodes_cleanly(path)
+
+
+def test_vorbis_tags_refuse_other_files(tmp_path):
+    path = encode_sine(tmp_path / "x.ogg.mp3", "libmp3lame")
+    with pytest.raises(RenderError, match=r"x\.ogg\.mp3: not a FLAC, Ogg Vorbis or Ogg Opus"):
+        tags.write_vorbis_tags(path, TAGS, [], None)
+
+
+# ---------------------------------------------------------------- WAV smpl chunk
+
+def raw_chunks(blob: bytes) -> list[tuple[bytes, int, int]]:
+    """(id, offset, size) of each RIFF chunk, walked by hand."""
+    assert blob[:4] == b"RIFF" and blob[8:12] == b"WAVE"
+    out, pos = [], 12
+    while pos + 8 <= len(blob):
+        cid, size = struct.unpack("<4sI", blob[pos:pos + 8])
+        out.append((cid, pos, size))
+        pos += 8 + size + (size & 1)
+    assert pos == len(blob), "chunks must exactly fill the file"
+    return out
+
+
+@pytest.mark.parametrize("subtype, channels, n_frames", [("PCM_16", 2, 1000), ("FLOAT", 1, 777), ("PCM_24", 1, 1001)])
+def test_smpl_chunk_bytes_and_audio_unchanged(tmp_path, subtype, channels, n_frames):
+    path = tmp_path / "loop.wav"
+    sf.write(path, sine(n_frames, channels), RATE_HZ, subtype=subtype)
+    before, _ = sf.read(path, dtype="float64", always_2d=True)
+    old_chunks = raw_chunks(path.read_bytes())
+
+    tags.add_smpl_chunk(path, 0, n_frames - 1, RATE_HZ)
+
+    blob = path.read_bytes()
+    assert struct.unpack("<I", blob[4:8])[0] == len(blob) - 8
+    chunks = raw_chunks(blob)
+    assert [c[0] for c in chunks] == [c[0] for c in old_chunks] + [b"smpl"]
+    cid, pos, size = chunks[-1]
+    assert pos % 2 == 0 and size == 60
+    fields = struct.unpack("<15I", blob[pos + 8:pos + 68])
+    assert fields == (0, 0, round(1e9 / RATE_HZ), 60, 0, 0, 0, 1, 0,  # header
+                      0, 0, 0, n_frames - 1, 0, 0)  # loop: id, forward, start, end, fraction, infinite
+    after, rate_hz = sf.read(path, dtype="float64", always_2d=True)
+    assert rate_hz == RATE_HZ and after.shape == (n_frames, channels) and np.array_equal(before, after)
+    assert sf.info(str(path)).frames == n_frames
+    assert tags.read_smpl_chunk(path) == {"start": 0, "end": n_frames - 1, "play_count": 0, "type": 0,
+                                          "sample_period_ns": 22676}
+    assert_decodes_cleanly(path)
+
+
+def test_smpl_chunk_is_replaced_not_repeated(tmp_path):
+    path = tmp_path / "loop.wav"
+    sf.write(path, sine(500, 2), RATE_HZ, subtype="PCM_16")
+    size_before = path.stat().st_size
+    tags.add_smpl_chunk(path, 0, 499, RATE_HZ)
+    tags.add_smpl_chunk(path, 100, 200, RATE_HZ)
+    assert path.stat().st_size == size_before + 68
+    assert [c[0] for c in raw_chunks(path.read_bytes())].count(b"smpl") == 1
+    assert tags.read_smpl_chunk(path)["start"] == 100 and tags.read_smpl_chunk(path)["end"] == 200
+
+
+def test_smpl_read_without_chunk_and_argument_errors(tmp_path):
+    path = tmp_path / "plain.wav"
+    sf.write(path, sine(100, 1), RATE_HZ, subtype="PCM_16")
+    original = path.read_bytes()
+    assert tags.read_smpl_chunk(path) is None
+    with pytest.raises(ValueError, match="end=100"):
+        tags.add_smpl_chunk(path, 0, 100, RATE_HZ)
+    with pytest.raises(ValueError, match="sample_rate_hz=48000"):
+        tags.add_smpl_chunk(path, 0, 99, 48000)
+    with pytest.raises(ValueError, match="start=50, end=10"):
+        tags.add_smpl_chunk(path, 50, 10, RATE_HZ)
+    assert path.read_bytes() == original, "a refused call leaves the file untouched"
+    not_wav = tmp_path / "x.flac"
+    sf.write(not_wav, sine(100, 1), RATE_HZ)
+    with pytest.raises(RenderError, match="x.flac.*RIFF WAVE"):
+        tags.add_smpl_chunk(not_wav, 0, 10, RATE_HZ)
+    with pytest.raises(RenderError, match="x.flac.*RIFF WAVE"):
+        tags.read_smpl_chunk(not_wav)
