@@ -169,12 +169,11 @@ def convert_pcm(master: Path, final_tmp: Path, fmt: str, bits: int, seed: int, c
                 setattr(dst, field, str(info[key]))
         position = first_sample
         for block in src.blocks(blocksize=BLOCK, dtype="float64", always_2d=True):
-            if block.shape[1] < channels:
-                block = np.repeat(block, channels, axis=1)
             if bits == 32:
-                dst.write(block.astype(np.float32))
+                out = block.astype(np.float32)
             else:
-                dst.write(quantize(block, bits, tpdf_dither(seed, position, block.shape[0], channels)))
+                out = quantize(block, bits, tpdf_dither(seed, position, block.shape[0], block.shape[1]))
+            dst.write(np.repeat(out, channels // out.shape[1], axis=1))  # dual mono: the same samples twice
             position += block.shape[0]
     if bits == 32 and fmt == "wav":
         zero_peak_timestamp(final_tmp)

@@ -184,13 +184,14 @@ def _next_gain_db(tried: list, target_lufs: float) -> float:
     return g1 + (target_lufs - l1) / min(1.0, max(0.2, slope))
 
 
-def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float) -> dict:
-    """Each stem as float WAV, with the master's gain and no limiter: together they sum to the mix."""
+def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float, seamless: bool) -> dict:
+    """Each stem as float WAV, with the master's gain and no limiter: together they sum to the mix
+    (before the limiter; a loop's stems each lose their own DC, as the mix lost theirs together)."""
     gain = 10 ** (gain_db / 20)
     written = {}
     for name, f in stems.items():
         final = out_dir / f"{plan.name}.stem-{export.safe_name(name)}.wav"
-        offset = _mean(f)
+        offset = _mean(f) if seamless else 0.0
         with export.atomic_path(final) as tmp:
             writer = export.FloatWriter(tmp, plan.sample_rate, plan.channels)
             try:
@@ -274,7 +275,7 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         stem = plan.name if span is None else f"{plan.name}.preview"
         written = export.write_formats(master_wav, out_dir, stem, formats, options)
         if span is None and stems:
-            written["stems"] = _write_stems(stem_files, out_dir, plan, gain_db)
+            written["stems"] = _write_stems(stem_files, out_dir, plan, gain_db, seamless)
         timings["export_s"] = time.perf_counter() - t0
     finally:
         shutil.rmtree(work, ignore_errors=True)
