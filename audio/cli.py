@@ -240,3 +240,24 @@ def sources():
             choices = f" [{' | '.join(p.choices)}]" if p.choices else ""
             click.echo(f"    {p.name} = {p.default!r}{rng}{choices}  {p.doc}")
         click.echo()
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
+              show_default=True, help="Where a score's render is looked for.")
+@click.option("--no-measure", is_flag=True, help="Skip decoding an audio file for its loudness and true peak.")
+def info(path, out_dir, no_measure):
+    """Describe an audio file (duration, loudness, true peak, tags, chapters, loop) or a score's render."""
+    def body():
+        from audio import info as info_module
+        if path.suffix.lower() == ".toml":
+            from audio import score as score_module
+            sc = score_module.load(path)
+            manifest = out_dir / f"{sc.name}.json"
+            if not manifest.exists():
+                raise PieceError(f"{path}: not rendered yet: {manifest} does not exist (run `piece render {path}`)")
+            click.echo(info_module.table(info_module.describe_score(manifest)))
+        else:
+            click.echo(info_module.table(info_module.describe(path, measure=not no_measure)))
+    _run(body)

@@ -1,5 +1,7 @@
 """The command line through click's CliRunner: renders, listings, and every kind of score error."""
 
+import re
+
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
@@ -176,3 +178,18 @@ def test_from_and_to_write_a_preview_of_the_span(good, tmp_path):
 def test_a_preview_that_ends_before_it_starts_is_a_usage_error(good, tmp_path):
     result = run("render", good, "-o", tmp_path, "--from", "1:00", "--to", "0:30")
     assert result.exit_code == 2 and "--to" in result.output
+
+
+def test_info_describes_a_rendered_file_and_a_score(good, tmp_path):
+    assert run("render", good, "-o", tmp_path / "out", "--format", "mp3", "-q").exit_code == 0
+    result = run("info", tmp_path / "out" / "tiny.mp3")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"loudness_lufs\s+-1[5-7]\.\d", result.output) and "chapters" in result.output
+    result = run("info", good, "-o", tmp_path / "out")
+    assert result.exit_code == 0
+    assert re.search(r"cue_count\s+3\b", result.output) and re.search(r"1\. bed\s+0:00", result.output)
+
+
+def test_info_on_a_missing_file_is_a_clear_error(tmp_path):
+    result = run("info", tmp_path / "nope.wav")
+    assert result.exit_code != 0 and "nope.wav" in result.output and "Traceback" not in result.output
