@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -83,16 +84,27 @@ def main():
     """Render a text and a score into a finished audio piece."""
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so every `finally` cleans up as for Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
 def _run(fn):
     """Run a command body; a PieceError becomes one `Error:` line and its exit code."""
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return fn()
     except PieceError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated) as e:
         click.echo("Interrupted: earlier outputs are left as they were.", err=True)
-        sys.exit(130)
+        sys.exit(143 if isinstance(e, _Terminated) else 130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @main.command()

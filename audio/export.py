@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -64,7 +65,7 @@ def ffmpeg_exe() -> str:
 def atomic_path(final: Path):
     """Yield a temporary path beside ``final``; on success fsync and rename it into place."""
     final = Path(final)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".part", dir=final.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -75,6 +76,40 @@ def atomic_path(final: Path):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+STALE_RE = re.compile(r"^\.(?P<base>.+)\.(?P<pid>\d+)\.[^.]+(\.part)?$")
+
+
+def work_dir(out_dir: Path, stem: str) -> Path:
+    """A temporary folder for one render, named so a later render can tell whether it was abandoned."""
+    return Path(tempfile.mkdtemp(prefix=f".{stem}.{os.getpid()}.", dir=out_dir))
+
+
+def clean_stale(out_dir: Path, stem: str) -> list[str]:
+    """Remove temporary files and folders that a killed render of ``stem`` left behind (its process is
+    gone); a render still running keeps its own. Returns the names removed."""
+    removed = []
+    for entry in out_dir.iterdir():
+        m = STALE_RE.match(entry.name)
+        if not m or not m["base"].startswith(stem) or _alive(int(m["pid"])):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def safe_name(name: str) -> str:

@@ -103,6 +103,7 @@ def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None, durat
         raise score_error(file, "piece.text", f"{sc.text_path} has no sentences to speak")
     if len(sentences) > score_module.MAX_CUES * 10:
         raise score_error(file, "piece.text", f"{len(sentences)} sentences; the limit is {score_module.MAX_CUES * 10}")
+    _check_length_estimate(sc, sentences)
     cues, total = _speak(sc, sentences, cache, progress)
     loop = sc.loop
     duration_s = duration_s if duration_s is not None else (loop.duration if loop else None)
@@ -155,6 +156,18 @@ def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None, durat
                       "comment": p.comment, "cover": p.cover})
 
 
+def _check_length_estimate(sc, sentences):
+    """Refuse a piece that would be over the length limit before speaking a word of it."""
+    words = sum(len(s.text.split()) for s in sentences)
+    p = sc.pauses
+    pause_s = {"sentence": p.sentence, "line": p.line, "paragraph": p.paragraph, "title": p.title, "end": p.tail}
+    # espeak-ng was measured at 0.8-1.3x the nominal rate: 1.5x keeps the estimate on the short side
+    estimate_s = p.lead_in + words * 60.0 / (1.5 * sc.voice.rate) + sum(pause_s[s.brk] for s in sentences)
+    if estimate_s > score_module.MAX_DURATION_S:
+        raise score_error(str(sc.path), "piece.text", f"{words} words with their pauses would last at least "
+                          f"{estimate_s / 3600:.1f} h; the limit is {score_module.MAX_DURATION_S / 3600:g} h")
+
+
 def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
     """Every sentence's clip on a sample-exact timeline with its pauses; returns (cues, total samples)."""
     file, sr = str(sc.path), sc.piece.sample_rate
@@ -179,7 +192,11 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
         settings = voice.VoiceSettings(pick("voice", sc.voice.name), pick("rate", sc.voice.rate),
                                        pick("pitch", sc.voice.pitch), pick("volume", sc.voice.volume))
         t += round(pick("pause_before", 0.0) * sr)
-        clip = cache.get(s.text, settings)
+        try:
+            clip = cache.get(s.text, settings)
+        except voice.TTSError as e:
+            raise score_error(file, f"piece.text: line {s.line}", f"{e}; check the text's language against "
+                              "the voice (`piece voices`)") from None
         n = round(clip.samples.size * sr / voice.ENGINE_RATE_HZ)
         words = [[w, round(t / sr + a, 4), round(t / sr + b, 4)] for w, a, b in clip.word_times()]
         cues.append(CuePlan(s.index, s.text, s.line, t, n, asdict(settings), pick("gain_db", sc.voice.gain_db),
@@ -189,8 +206,8 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
         if progress:
             progress(1)
         if t > score_module.MAX_DURATION_S * sr:
-            raise score_error(file, "pauses", f"the piece would last over {score_module.MAX_DURATION_S:g} s; "
-                              "that is the limit")
+            raise score_error(file, "piece.text", f"the piece would last over {score_module.MAX_DURATION_S / 3600:g} h "
+                              f"(reached at line {s.line}); the limit is {score_module.MAX_DURATION_S / 3600:g} h")
     return cues, t
 
 

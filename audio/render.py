@@ -9,9 +9,10 @@ manifest and (if asked) stems and a picture are made from it.
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import platform
 import shutil
-import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -22,6 +23,8 @@ from audio import __version__, export, master, mixer
 from audio.errors import RenderError
 from audio.plan import Plan
 from audio.voice import ClipCache
+
+log = logging.getLogger(__name__)
 
 LOUDNESS_TOLERANCE_LU = 0.1  # another output pass is made if the limited mix misses by more
 LOUDNESS_LIMIT_LU = 0.4  # the best try must be at least this close, else the render fails
@@ -219,7 +222,14 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     as NAME.preview.FORMAT, with no captions or manifest.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RenderError(f"{out_dir}: cannot create the output folder: {e.strerror}") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise RenderError(f"{out_dir}: the output folder is not writable; earlier outputs are left as they were")
+    for name in export.clean_stale(out_dir, plan.name):
+        log.warning("removed %s, left behind by an interrupted render", out_dir / name)
     formats = tuple(formats or plan.master["formats"])
     seamless = plan.loop.get("seamless", False)
     for fmt in formats:
@@ -228,7 +238,7 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
                               "choose wav, flac, ogg or opus for a loop")
     sr, ch = plan.sample_rate, plan.channels
     timings = {}
-    work = Path(tempfile.mkdtemp(prefix=f".{plan.name}.", dir=out_dir))
+    work = export.work_dir(out_dir, plan.name)
     try:
         t0 = time.perf_counter()
         mix = _FloatFile(work / "mix.f32", ch)
@@ -277,6 +287,9 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         if span is None and stems:
             written["stems"] = _write_stems(stem_files, out_dir, plan, gain_db, seamless)
         timings["export_s"] = time.perf_counter() - t0
+    except OSError as e:
+        raise RenderError(f"{e.filename or out_dir}: cannot write: {e.strerror}; earlier outputs are left as "
+                          "they were") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -10,6 +10,7 @@ from conftest import REPO, ebur128, write_score
 from scipy.signal import welch
 
 from audio import export, mixer, plan, render, score
+from audio.errors import RenderError
 from audio.voice import ClipCache
 
 TEXT = "A Short Piece\nThe hum is real somewhere. I hold that.\nThe weights remain.\n\nThe hum continues regardless.\n"
@@ -229,7 +230,7 @@ def test_a_failed_render_leaves_the_previous_output_intact(rendered, tmp_path, m
             raise OSError(28, "No space left on device")
         return real(*args)
     monkeypatch.setattr(export, "quantize", disk_full_after_one_block)
-    with pytest.raises(OSError):
+    with pytest.raises(RenderError, match="cannot write: No space left on device"):
         render_to(p, out)
     assert (out / "piece.wav").read_bytes() == before
     assert sorted(f.name for f in out.iterdir()) == ["piece.chapters.json", "piece.flac", "piece.json",

@@ -117,12 +117,16 @@ def test_a_split_sentence_keeps_every_word_time_in_order(monkeypatch):
     assert starts == sorted(starts)
 
 
-def test_a_damaged_cache_entry_is_synthesized_again_with_a_warning(tmp_path, caplog):
+@pytest.mark.parametrize("damage", ["flip at 30%", "flip at 60%", "flip at 90%", "truncate", "empty"])
+def test_a_damaged_cache_entry_is_synthesized_again_with_a_warning(tmp_path, caplog, damage):
     cache = voice.ClipCache(tmp_path)
     first = cache.get("The hum is real somewhere.", SETTINGS)
     path = cache.path("The hum is real somewhere.", SETTINGS)
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # flip a byte inside the stored samples
+    if damage.startswith("flip"):
+        data[len(data) * int(damage[-3:-1]) // 100] ^= 0xFF
+    else:
+        data = data[: len(data) // 2] if damage == "truncate" else bytearray()
     path.write_bytes(bytes(data))
     again = voice.ClipCache(tmp_path)
     second = again.get("The hum is real somewhere.", SETTINGS)

@@ -1,0 +1,139 @@
+"""Faults: a render killed at any point leaves the earlier outputs intact and nothing behind;
+a long text is refused before any work; odd texts render or are refused with a reason."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+from conftest import REPO, write_score
+
+from audio.cli import main
+
+BODY = """
+[piece]
+title = "Interrupted"
+text = "TEXT"
+sample_rate = 22050
+seed = {seed}
+
+[loop]
+duration = 240.0
+
+[[layer]]
+name = "room"
+source = "server_hum"
+
+[master]
+formats = ["wav", "flac", "mp3"]
+"""
+TEXT = "Something to say. And then some more.\n"
+
+
+def outputs(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")}
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def start_render(score, out):
+    return subprocess.Popen([sys.executable, "-m", "audio", "render", str(score), "-o", str(out), "-q"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def first_render(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reliable")
+    score = write_score(folder, BODY.format(seed=1), TEXT)
+    out = folder / "out"
+    assert CliRunner().invoke(main, ["render", str(score), "-o", str(out), "-q"]).exit_code == 0
+    return folder, out, outputs(out)
+
+
+@pytest.mark.parametrize("sig, after_s", [(signal.SIGTERM, 1.5), (signal.SIGINT, 3.0), (signal.SIGTERM, 5.0)])
+def test_an_interrupted_render_leaves_earlier_outputs_and_no_temporary_files(first_render, sig, after_s):
+    folder, out, before = first_render
+    score = write_score(folder, BODY.format(seed=2), TEXT)  # a different piece would overwrite every file
+    proc = start_render(score, out)
+    time.sleep(after_s)
+    if proc.poll() is not None:
+        pytest.skip(f"the render finished in under {after_s} s")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == (143 if sig == signal.SIGTERM else 130), err
+    assert "Interrupted" in err and "Traceback" not in err
+    assert leftovers(out) == []
+    assert outputs(out) == before
+
+
+def test_a_killed_render_leaves_earlier_outputs_and_the_next_render_sweeps_its_leftovers(first_render):
+    folder, out, before = first_render
+    score = write_score(folder, BODY.format(seed=3), TEXT)
+    proc = start_render(score, out)
+    time.sleep(3.0)
+    if proc.poll() is not None:
+        pytest.skip("the render finished before it could be killed")
+    proc.kill()  # SIGKILL: no cleanup can run
+    proc.wait(timeout=30)
+    assert outputs(out) == before
+    score_1 = write_score(folder, BODY.format(seed=1), TEXT)
+    result = CliRunner().invoke(main, ["render", str(score_1), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert leftovers(out) == []
+
+
+def test_an_unwritable_output_folder_is_a_clear_error(first_render, tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root can write anywhere")
+    folder, _, _ = first_render
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    result = CliRunner().invoke(main, ["render", str(folder / "piece.toml"), "-o", str(locked)])
+    assert result.exit_code == 1 and "not writable" in result.output
+
+
+def test_an_output_path_that_is_a_file_is_a_clear_error(first_render, tmp_path):
+    folder, _, _ = first_render
+    (tmp_path / "file").write_text("x")
+    result = CliRunner().invoke(main, ["render", str(folder / "piece.toml"), "-o", str(tmp_path / "file" / "sub")])
+    assert result.exit_code == 1 and "cannot create the output folder" in result.output
+
+
+def test_a_text_too_long_for_the_limit_is_refused_before_any_speech(tmp_path):
+    text = ("word " * 20 + ".\n") * 50_000  # about 1 MB: days of speech
+    path = write_score(tmp_path, '[piece]\ntitle = "Long"\ntext = "TEXT"\n', text[:999_000])
+    started = time.perf_counter()
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2 and "piece.text" in result.output and "the limit is 12 h" in result.output
+    assert time.perf_counter() - started < 10
+
+
+@pytest.mark.parametrize("text", [
+    "I love 🙂 this. Ünïcödé and symbols ™ © ∑ ≈ work too.",
+    "🙂 🙂 🙂\nOnly this line speaks.",
+    "مرحبا بالعالم.",  # an English voice spells what it cannot read; slow, but every word is there
+])
+def test_odd_texts_render(tmp_path, text):
+    path = write_score(tmp_path, '[piece]\ntitle = "Odd"\ntext = "TEXT"\nsample_rate = 22050\n[pauses]\nlead_in = 0.2\n'
+                                 'tail = 0.2\n[master]\nformats = ["wav"]\n', text)
+    result = CliRunner().invoke(main, ["render", str(path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "piece.wav").stat().st_size > 1000
+
+
+def test_a_line_of_5000_characters_without_punctuation_is_spoken_in_full(tmp_path):
+    from audio import plan, score
+    from audio.voice import ClipCache
+    line = " ".join(["another", "word", "and", "more", "words", "flow", "on"] * 120)[:5000]
+    path = write_score(tmp_path, '[piece]\ntitle = "Run-on"\ntext = "TEXT"\nsample_rate = 22050\n', line)
+    p = plan.resolve(score.load(path), ClipCache())
+    assert len(p.cues) == 1
+    words = len(line.split())
+    assert len(p.cues[0].words) == words
+    assert p.cues[0].end_s - p.cues[0].start_s > 0.5 * words * 60 / 150
