@@ -193,3 +193,13 @@ def test_info_describes_a_rendered_file_and_a_score(good, tmp_path):
 def test_info_on_a_missing_file_is_a_clear_error(tmp_path):
     result = run("info", tmp_path / "nope.wav")
     assert result.exit_code != 0 and "nope.wav" in result.output and "Traceback" not in result.output
+
+
+def test_the_readme_documents_every_score_key():
+    from audio import score
+    readme = (REPO / "README.md").read_text()
+    for table, fields in {**score.TABLES, **score.ARRAYS}.items():
+        for f in fields:
+            assert f"`{f.name}`" in readme, f"{table}.{f.name} is not in the README"
+    for name in score.PRESETS:
+        assert name in readme
