@@ -71,6 +71,7 @@ def atomic_path(final: Path):
         yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; outputs are ordinary files
         os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -116,6 +117,12 @@ def safe_name(name: str) -> str:
     """A layer's name made safe for a file name: it can never leave the output folder."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")
     return cleaned or "layer"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(final: Path, text: str):

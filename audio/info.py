@@ -49,6 +49,8 @@ SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 
                 "DOUBLE": 64, "ULAW": 8, "ALAW": 8}
 VORBIS_CHAPTER = re.compile(r"CHAPTER(\d+)")
 CHAPTER_TIME = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)")
+KEY_COLUMN_CHARS = 30  # the table's key column; a longer key pushes its own value right
+ITEM_LABEL_CHARS = 24  # a chapter or layer title longer than this is cut with an ellipsis
 
 
 # ---------------------------------------------------------------- what kind of file
@@ -393,7 +395,7 @@ def describe_lossless(path: Path, kind: str) -> dict:
             chapters = id3_chapters(id3)
     else:
         flac = load_mutagen(path, "flac")
-        info["bitrate_kbps"] = flac.info.bitrate / 1000 if flac.info.bitrate else None
+        info["bitrate_kbps"] = round(flac.info.bitrate / 1000, 1) if flac.info.bitrate else None
         tags, cover = vorbis_tags(flac.tags, flac.pictures)
         chapters, warnings = vorbis_chapters(flac.tags)
     info.update({"tags": tags, "cover": cover, "chapters": chapters, "loops": loops, "warnings": warnings})
@@ -409,7 +411,6 @@ def wav_codec(subtype: str) -> str:
 
 def load_mutagen(path: Path, kind: str):
     """The mutagen object for a file of the given kind; RenderError naming the file if it fails."""
-    from mutagen import MutagenError
     from mutagen.flac import FLAC
     from mutagen.mp3 import MP3
     from mutagen.oggopus import OggOpus
@@ -421,8 +422,8 @@ def load_mutagen(path: Path, kind: str):
     for cls in classes:
         try:
             return cls(str(path))
-        except (MutagenError, struct.error, ValueError, EOFError) as e:
-            errors.append(str(e) or type(e).__name__)
+        except Exception as e:  # noqa: BLE001 — malformed files raise MutagenError, IndexError, struct.error, …
+            errors.append(f"{cls.__name__}: {e or type(e).__name__}")
     what = "an Ogg Vorbis or Ogg Opus" if kind == "ogg" else f"a readable {kind.upper()}"
     raise RenderError(f"{path}: not {what} file: {'; '.join(errors)}")
 
@@ -445,7 +446,8 @@ def describe_lossy(path: Path, kind: str) -> dict:
     duration_s = float(ai.length)
     info = {"format": fmt, "codec": codec, "subtype": None, "sample_rate_hz": rate_hz, "channels": ai.channels,
             "n_frames": round(duration_s * rate_hz), "duration_s": duration_s, "bit_depth": None,
-            "bitrate_kbps": ai.bitrate / 1000 if getattr(ai, "bitrate", 0) else None, "bitrate_mode": mode}
+            "bitrate_kbps": round(ai.bitrate / 1000, 1) if getattr(ai, "bitrate", 0) else None,
+            "bitrate_mode": mode}
     if kind == "mp3":
         tags, cover = id3_tags(audio.tags)
         chapters, warnings = id3_chapters(audio.tags), []
@@ -508,7 +510,8 @@ def describe_score(manifest_path: Path) -> dict:
     Keys: ``manifest``, ``name``, ``title``, ``author``, ``duration_s``, ``sample_rate_hz``,
     ``channels``, ``cue_count``, ``speech_s`` (total length of the spoken sentences), ``layers``
     (name, source, start_s, end_s, gain_db), ``loudness_lufs``, ``true_peak_dbtp``,
-    ``target_lufs``, ``files`` (kind → path, exists, bytes; paths looked up beside the manifest,
+    ``target_lufs``, ``chapters`` (title, start_s, end_s; empty when the manifest has none),
+    ``files`` (kind → path, exists, bytes; paths looked up beside the manifest,
     where a render writes them), ``warnings``. Raises RenderError naming the file when it is
     missing, not JSON, or lacks a key a manifest always has.
     """
@@ -549,6 +552,8 @@ def describe_score(manifest_path: Path) -> dict:
         "loudness_lufs": measured.get("loudness_lufs"),
         "true_peak_dbtp": measured.get("true_peak_dbtp"),
         "target_lufs": (m.get("master") or {}).get("loudness_lufs"),
+        "chapters": [{"title": c.get("title"), "start_s": c.get("start_s"), "end_s": c.get("end_s")}
+                     for c in m.get("chapters") or []],
         "files": files,
         "warnings": list(m.get("warnings") or []),
     }
@@ -594,6 +599,8 @@ def item_rows(key: str, items: list) -> list[tuple[str, str]]:
             rows.append((f"  {n}", format_value(key, item)))
             continue
         label = item.get("title") if "title" in item else item.get("name")
+        if label and len(label) > ITEM_LABEL_CHARS:
+            label = label[: ITEM_LABEL_CHARS - 1].rstrip() + "…"
         label = f"  {n}" + (f". {label}" if label else "")
         parts = []
         if "start_s" in item or "end_s" in item:
@@ -636,5 +643,5 @@ def table(info: dict) -> str:
             rows.extend(item_rows(key, value))
         else:
             rows.append((key, format_value(key, value)))
-    width = min(32, max(len(k) for k, _ in rows))
+    width = min(KEY_COLUMN_CHARS, max(len(k) for k, _ in rows))
     return "\n".join(f"{k:<{width}}  {v}".rstrip() for k, v in rows) + "\n"

@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 
 from audio.errors import RenderError, ScoreError
 
@@ -43,11 +44,12 @@ COLORBAR_PX = 10
 LABEL_FONT_PT = 7.5
 CHAR_PX = 5.0  # generous average width of one character of the label font at DPI
 LABEL_PAD_PX = 3.0
-MIN_LABEL_CHARS = 4  # a sentence label shorter than this (with its ellipsis) is left out
+MIN_LABEL_CHARS = 8  # a sentence label shorter than this (with its ellipsis) is left out
 
-BLOCK_FRAMES = 1 << 16  # waveform: frames read per block
+BLOCK_FRAMES = 1 << 18  # waveform: frames read per block (2 MiB of float32 stereo)
 FFT_SIZE = 4096  # spectrogram: frames per FFT at 44.1/48 kHz (scaled with the rate)
 FFT_FRAMES_PER_COLUMN = 4
+FFT_BATCH_COLUMNS = 32  # columns transformed together
 SPEC_LOW_HZ = 20.0
 SPEC_RANGE_DB = 100.0  # colour scale spans this far below its top
 
@@ -172,9 +174,16 @@ def waveform_columns(wav_path: Path, n_columns: int, block_frames: int = BLOCK_F
             cuts = np.concatenate([[0], edges[c0 + 1: c1 + 1] - start]).astype(np.int64)
             keep = np.concatenate([cuts[1:] > cuts[:-1], [True]])  # skip columns with no frame
             cuts, cols = cuts[keep], np.arange(c0, c1 + 1)[keep]
-            lo[cols] = np.minimum(lo[cols], np.minimum.reduceat(block.min(axis=1), cuts))
-            hi[cols] = np.maximum(hi[cols], np.maximum.reduceat(block.max(axis=1), cuts))
-            power[cols] += np.add.reduceat(np.sum(block.astype(np.float64) ** 2, axis=1), cuts)
+            # across channels one channel at a time: numpy reduces a short last axis slowly
+            lo_frames, hi_frames = block[:, 0].copy(), block[:, 0].copy()
+            sq_frames = np.square(block[:, 0], dtype=np.float64)
+            for ch in range(1, block.shape[1]):
+                np.minimum(lo_frames, block[:, ch], out=lo_frames)
+                np.maximum(hi_frames, block[:, ch], out=hi_frames)
+                sq_frames += np.square(block[:, ch], dtype=np.float64)
+            lo[cols] = np.minimum(lo[cols], np.minimum.reduceat(lo_frames, cuts))
+            hi[cols] = np.maximum(hi[cols], np.maximum.reduceat(hi_frames, cuts))
+            power[cols] += np.add.reduceat(sq_frames, cuts)
             count[cols] += np.diff(np.append(cuts, block.shape[0])) * block.shape[1]
             start = stop
     empty = count == 0
@@ -192,13 +201,14 @@ def log_bands_hz(low_hz: float, high_hz: float, n_rows: int) -> np.ndarray:
 
 def spectrogram_columns(wav_path: Path, n_columns: int, n_rows: int,
                         frames_per_column: int = FFT_FRAMES_PER_COLUMN) -> dict:
-    """A log-frequency power spectrogram: ``db`` (n_rows, n_columns), row 0 the lowest band,
-    in dB where a full-scale sine in one band reads 0; ``edges_hz`` the band edges (20 Hz to
-    Nyquist), ``fft_size``.
+    """A log-frequency power spectrogram: ``db`` (n_rows, n_columns), row 0 the lowest band, in
+    dB where a full-scale sine reads 0 (up to the window's 1.4 dB scalloping); ``edges_hz`` the
+    band edges (20 Hz to Nyquist), ``fft_size``.
 
     For each column, ``frames_per_column`` Hann-windowed FFT frames, spread evenly across the
-    column's span, are read by seeking; their power spectra are averaged with all channels'. A band
-    narrower than an FFT bin takes the power interpolated at its centre.
+    column's span, are read by seeking; their power spectra are averaged with all channels', then
+    taken to bands by ``band_map``/``to_bands``. Memory holds one batch of frames, whatever the
+    file's length.
     """
     import soundfile as sf
 
@@ -210,57 +220,70 @@ def spectrogram_columns(wav_path: Path, n_columns: int, n_rows: int,
     with f:
         n, rate_hz = f.frames, f.samplerate
         fft_size = FFT_SIZE if rate_hz <= 48000 else FFT_SIZE * 2 ** math.ceil(math.log2(rate_hz / 48000))
-        window = np.hanning(fft_size)
+        window = np.hanning(fft_size).astype(np.float32)
         scale = 4.0 / window.sum() ** 2  # full-scale sine peak → power 1 (0 dB)
         freqs = np.fft.rfftfreq(fft_size, 1.0 / rate_hz)
         nyquist = rate_hz / 2
         edges_hz = log_bands_hz(SPEC_LOW_HZ, nyquist, n_rows)
-        spectra = np.zeros((n_columns, freqs.size))
+        bands = band_map(freqs, edges_hz)
+        rows = np.empty((n_columns, n_rows))
         col_edges = column_edges(n, n_columns)
-        frame = np.zeros((fft_size, f.channels), dtype=np.float32)
-        for c in range(n_columns):
-            span = max(col_edges[c + 1] - col_edges[c], 1)
-            centres = col_edges[c] + (np.arange(frames_per_column) + 0.5) * span / frames_per_column
-            batch = []
-            for centre in centres:
-                pos = int(min(max(centre - fft_size / 2, 0), max(n - fft_size, 0)))
-                f.seek(pos)
-                got = f.read(fft_size, dtype="float32", always_2d=True, out=frame)
-                frame[got.shape[0]:] = 0.0
-                batch.append(frame.T.copy())
-            x = np.concatenate(batch) * window  # (frames × channels, fft_size)
-            spectra[c] = np.mean(np.abs(np.fft.rfft(x, axis=1)) ** 2, axis=0) * scale
-    # log-frequency bands: the mean bin power in each band, or the interpolated power at its centre
-    cum = np.concatenate([np.zeros((n_columns, 1)), np.cumsum(spectra, axis=1)], axis=1)
-    bin_hz = rate_hz / fft_size
-    lo_bin = np.ceil(edges_hz[:-1] / bin_hz).astype(int)
-    hi_bin = np.minimum(np.floor(edges_hz[1:] / bin_hz).astype(int) + 1, freqs.size)
-    centres_hz = np.sqrt(edges_hz[:-1] * edges_hz[1:])
-    rows = np.empty((n_rows, n_columns))
-    wide = hi_bin > lo_bin
-    rows[wide] = ((cum[:, hi_bin[wide]] - cum[:, lo_bin[wide]]) / (hi_bin[wide] - lo_bin[wide])).T
-    for r in np.flatnonzero(~wide):
-        rows[r] = interp_rows(centres_hz[r], freqs, spectra)
+        span = np.maximum(np.diff(col_edges), 1)
+        offsets = (np.arange(frames_per_column) + 0.5) / frames_per_column
+        starts = col_edges[:-1, None] + offsets[None, :] * span[:, None] - fft_size / 2
+        starts = np.clip(starts, 0, max(n - fft_size, 0)).astype(np.int64)  # (columns, frames)
+        frames = np.zeros((FFT_BATCH_COLUMNS, frames_per_column, fft_size, f.channels), dtype=np.float32)
+        for c0 in range(0, n_columns, FFT_BATCH_COLUMNS):
+            c1 = min(c0 + FFT_BATCH_COLUMNS, n_columns)
+            for c in range(c0, c1):
+                for k, pos in enumerate(starts[c]):
+                    f.seek(int(pos))
+                    out = frames[c - c0, k]
+                    got = f.read(fft_size, dtype="float32", always_2d=True, out=out).shape[0]
+                    out[got:] = 0.0
+            x = frames[: c1 - c0].transpose(0, 1, 3, 2) * window  # (columns, frames, channels, fft)
+            spectrum = scipy.fft.rfft(x, axis=-1)
+            power = (spectrum.real ** 2 + spectrum.imag ** 2).mean(axis=(1, 2), dtype=np.float64) * scale
+            rows[c0:c1] = to_bands(power, bands)
     with np.errstate(divide="ignore"):
-        db = 10 * np.log10(np.maximum(rows, 1e-30))
+        db = 10 * np.log10(np.maximum(rows.T, 1e-30))
     return {"db": db, "edges_hz": edges_hz, "fft_size": fft_size}
 
 
-def interp_rows(at_hz: float, freqs: np.ndarray, spectra: np.ndarray) -> np.ndarray:
-    """Each spectrum (a row of ``spectra``) linearly interpolated at one frequency."""
-    i = int(np.clip(np.searchsorted(freqs, at_hz) - 1, 0, freqs.size - 2))
-    w = (at_hz - freqs[i]) / (freqs[i + 1] - freqs[i])
-    return spectra[:, i] * (1 - w) + spectra[:, i + 1] * w
+def band_map(freqs_hz: np.ndarray, edges_hz: np.ndarray) -> dict:
+    """How ``to_bands`` takes a power spectrum's bins to log-frequency bands. A band holding at
+    least one bin takes the strongest of its bins (``first``: its first bin; a wide band runs to
+    the next wide band's first bin, the last to Nyquist), so a tone keeps its level however wide
+    its band; a band narrower than a bin (low down) takes the power interpolated linearly at its
+    centre (between bins ``i`` and ``i + 1``, weight ``w``)."""
+    n_bins = freqs_hz.size
+    bin_hz = freqs_hz[1] - freqs_hz[0]
+    first = np.ceil(edges_hz[:-1] / bin_hz).astype(np.int64)
+    past = np.minimum(np.ceil(edges_hz[1:] / bin_hz).astype(np.int64), n_bins)
+    wide = past > first
+    centre_bins = np.sqrt(edges_hz[:-1] * edges_hz[1:]) / bin_hz
+    i = np.minimum(np.floor(centre_bins).astype(np.int64), n_bins - 2)
+    return {"first": first[wide], "wide": wide, "i": i[~wide], "w": (centre_bins - i)[~wide]}
+
+
+def to_bands(power: np.ndarray, bands: dict) -> np.ndarray:
+    """Power spectra (columns, bins) as (columns, bands), by a ``band_map``."""
+    out = np.empty((power.shape[0], bands["wide"].size))
+    if bands["first"].size:
+        out[:, bands["wide"]] = np.maximum.reduceat(power, bands["first"], axis=1)
+    i, w = bands["i"], bands["w"]
+    out[:, ~bands["wide"]] = power[:, i] * (1 - w) + power[:, i + 1] * w
+    return out
 
 
 # ---------------------------------------------------------------- drawing
 
-def clock(t_s: float) -> str:
-    """``M:SS`` or ``H:MM:SS`` (whole seconds)."""
+def clock(t_s: float, hours: bool = False) -> str:
+    """``M:SS``, or ``H:MM:SS`` when ``hours`` or past an hour (whole seconds)."""
     s = int(round(t_s))
     h, s = divmod(s, 3600)
     m, s = divmod(s, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    return f"{h}:{m:02d}:{s:02d}" if h or hours else f"{m}:{s:02d}"
 
 
 def title_text(manifest: dict, duration_s: float) -> str:
@@ -275,14 +298,19 @@ def title_text(manifest: dict, duration_s: float) -> str:
     return "  ·  ".join(parts)
 
 
-def time_ticks(duration_s: float, axis_width_px: float) -> tuple[list[float], list[str]]:
-    """Round tick times (1, 2, 5 × 10ⁿ s, or minutes/hours) about every 100 px, and their labels."""
-    steps = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200]
+def time_ticks(duration_s: float, axis_width_px: float) -> tuple[list[float], list[str], str]:
+    """Round tick times about every 100 px, their labels and the axis label.
+
+    Under two minutes the labels are seconds; longer pieces are labelled ``M:SS`` or ``H:MM:SS``.
+    """
+    steps = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400]
     want = duration_s * 100 / max(axis_width_px, 1)
     step = next((s for s in steps if s >= want), steps[-1])
-    ticks = list(np.arange(0, duration_s + 1e-9, step))
-    labels = [f"{t:.1f}" if step < 1 else clock(t) for t in ticks]
-    return ticks, labels
+    ticks = [float(t) for t in np.arange(0, duration_s + 1e-9, step)]
+    if duration_s < 120:
+        return ticks, [f"{t:g}" for t in ticks], "time (s)"
+    hours = duration_s >= 3600
+    return ticks, [clock(t, hours) for t in ticks], "time (h:mm:ss)" if hours else "time (m:ss)"
 
 
 def frequency_ticks(low_hz: float, high_hz: float) -> tuple[list[float], list[str]]:
@@ -314,6 +342,8 @@ def draw(manifest: dict, wav_path: Path, png_path: Path, width_px: int = 1600) -
     wav_path, png_path = Path(wav_path), Path(png_path)
     if isinstance(width_px, bool) or not isinstance(width_px, int) or width_px < MIN_WIDTH_PX:
         raise ScoreError(f"{png_path}: width_px must be a whole number of at least {MIN_WIDTH_PX}, got {width_px!r}")
+    if not png_path.parent.is_dir():
+        raise RenderError(f"{png_path}: cannot write the picture: the folder {png_path.parent} does not exist")
     layers = manifest.get("layers", [])
     boxes = panel_boxes_px(width_px, len(layers))
     size = boxes["size"]
@@ -335,7 +365,7 @@ def draw(manifest: dict, wav_path: Path, png_path: Path, width_px: int = 1600) -
     fig.text(MARGIN_LEFT_PX / size[0], 1 - (TITLE_PX / 2) / size[1], title_text(manifest, duration_s),
              ha="left", va="center", fontsize=12, fontweight="bold")
     t = (np.arange(axis_w) + 0.5) * duration_s / axis_w
-    ticks, tick_labels = time_ticks(duration_s, axis_w)
+    ticks, tick_labels, time_label = time_ticks(duration_s, axis_w)
 
     # 1. waveform
     ax = axes_at(fig, boxes["waveform"], size)
@@ -395,7 +425,7 @@ def draw(manifest: dict, wav_path: Path, png_path: Path, width_px: int = 1600) -
     ax.set_xlim(0, duration_s)
     ax.set_xticks(ticks)
     ax.set_xticklabels(tick_labels)
-    ax.set_xlabel("time" + (" (s)" if ticks and tick_labels[-1].count(":") == 0 else ""), fontsize=8)
+    ax.set_xlabel(time_label, fontsize=8)
     ax.tick_params(labelsize=7)
     left, top, width, height = boxes["spectrogram"]
     cax = axes_at(fig, (left + width + COLORBAR_GAP_PX, top, COLORBAR_PX, height), size)
@@ -419,6 +449,7 @@ def save_png(fig, png_path: Path):
             fig.savefig(f, format="png", dpi=DPI, facecolor=fig.get_facecolor())
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a picture is for sharing
         os.replace(tmp, png_path)
     except OSError as e:
         with contextlib.suppress(OSError):

@@ -247,3 +247,11 @@ def test_a_preview_span_has_exactly_the_samples_of_the_full_render(rendered, tmp
     assert preview.shape == full[a:b].shape
     assert np.array_equal(preview, full[a:b])
     assert list(manifest["files"]) == ["wav"] and not (tmp_path / "piece.srt").exists()
+
+
+def test_outputs_get_ordinary_file_permissions(rendered):
+    import os
+    _, out, _ = rendered
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (out / "piece.wav").stat().st_mode & 0o777 == 0o666 & ~mask
