@@ -17,6 +17,7 @@ OVERSAMPLE = 4  # BS.1770-4 Annex 2: true peak from 4x oversampling
 _TP_TAPS = 32 * OVERSAMPLE + 1  # odd, so the interpolator's delay is a whole number of samples
 _TP_FILTER = firwin(_TP_TAPS, 1.0 / OVERSAMPLE, window=("kaiser", 8.0)) * OVERSAMPLE
 _TP_DELAY = (_TP_TAPS - 1) // 2  # in oversampled samples
+TP_REACH = _TP_TAPS // OVERSAMPLE + 1  # input samples the interpolator sees on each side
 
 LIMITER_ATTACK_S = 0.003  # each of the two smoothing stages; the lookahead is twice this
 LIMITER_HOLD_S = 0.030
@@ -137,15 +138,24 @@ def limiter_context(rate_hz: int) -> int:
     return round((2 * LIMITER_ATTACK_S + LIMITER_HOLD_S) * rate_hz) + _TP_TAPS
 
 
-def limit(x_ext: np.ndarray, context: int, ceiling_dbtp: float, rate_hz: int) -> np.ndarray:
+def limiter_ceiling(ceiling_dbtp: float) -> float:
+    """The linear level the limiter aims at: LIMITER_MARGIN_DB under the asked ceiling."""
+    return 10 ** ((ceiling_dbtp - LIMITER_MARGIN_DB) / 20)
+
+
+def limit(x_ext: np.ndarray, context: int, ceiling_dbtp: float, rate_hz: int,
+          envelope: np.ndarray | None = None) -> np.ndarray:
     """Lookahead true-peak limiter: the middle of ``x_ext`` (``context`` samples cut from each side).
 
-    The gain needed at each sample is held, and smoothed by two moving averages; because the hold
-    window reaches as far ahead as the smoothing reaches back, the smoothed gain at every peak is
-    at most the gain that peak needs. Gain is never above 1.
+    ``envelope`` is ``true_peak_envelope(x_ext)`` if the caller has it (it scales with the signal,
+    so it can be computed once and reused at any gain). The gain needed at each sample is held,
+    and smoothed by two moving averages; because the hold window reaches as far ahead as the
+    smoothing reaches back, the smoothed gain at every peak is at most the gain that peak needs.
+    Gain is never above 1.
     """
-    ceiling = 10 ** ((ceiling_dbtp - LIMITER_MARGIN_DB) / 20)
-    envelope = true_peak_envelope(x_ext, ceiling)
+    ceiling = limiter_ceiling(ceiling_dbtp)
+    if envelope is None:
+        envelope = true_peak_envelope(x_ext, ceiling)
     needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
     attack = max(1, round(LIMITER_ATTACK_S * rate_hz))
     hold = round(LIMITER_HOLD_S * rate_hz)

@@ -117,72 +117,108 @@ def _measure(mix: _FloatFile, plan: Plan, offset: np.ndarray) -> float:
     return meter.integrated_lufs()
 
 
-def _master_pass(mix: _FloatFile, plan: Plan, gain_db: float, offset, sink, span=None, block=mixer.BLOCK_SAMPLES):
-    """Gain and limit the whole mix block by block (``offset`` per channel removed first), feeding
-    ``sink`` the samples inside ``span`` (first, end sample; default everything).
+class _Envelope:
+    """The unmastered mix's true-peak envelope, kept on disk: it scales with gain, so the costly 4x
+    oversampling is done once for all the gains the loudness search tries."""
 
-    Returns (integrated loudness in LUFS, true peak in dBTP) of the whole mastered piece.
+    def __init__(self, mix: _FloatFile, work: Path):
+        self.mix, self.work = mix, work
+        self.floor = None
+        self.file = None
+
+    def ensure(self, floor: float):
+        """Make it exact wherever the envelope could reach ``floor`` (at unit gain)."""
+        if self.floor is not None and floor >= self.floor:
+            return
+        self.floor = floor
+        self.file = _FloatFile(self.work / "envelope.f32", 1)
+        self.file.loop = self.mix.loop
+        reach = master.TP_REACH
+        for a in range(0, self.mix.frames, mixer.BLOCK_SAMPLES):
+            b = min(a + mixer.BLOCK_SAMPLES, self.mix.frames)
+            env = master.true_peak_envelope(self.mix.read(a - reach, b + reach), floor)
+            self.file.append(env[reach: reach + b - a, None])
+        self.file.close_writing()
+
+    def read(self, a: int, b: int) -> np.ndarray:
+        return self.file.read(a, b)[:, 0]
+
+
+def _master_pass(mix: _FloatFile, envelope: _Envelope, plan: Plan, gain_db: float, offset, sink=None, span=None,
+                 block=mixer.BLOCK_SAMPLES):
+    """Gain and limit the whole mix block by block (``offset`` per channel removed first).
+
+    Without a ``sink`` it only measures loudness. With one, it feeds ``sink`` the samples inside
+    ``span`` (first, end sample; default everything) and also measures the true peak exactly.
+    Returns (integrated loudness in LUFS, true peak in dBTP or None) of the whole mastered piece.
     """
     sr, ch = plan.sample_rate, plan.channels
     first, end = span or (0, mix.frames)
     context = master.limiter_context(sr)
     gain = 10 ** (gain_db / 20)
-    meter, peak = master.LoudnessMeter(sr, ch), master.TruePeakMeter(ch)
+    slack = float(np.abs(offset).max())  # removing a DC offset moves the envelope by at most that much
+    meter = master.LoudnessMeter(sr, ch)
+    peak = master.TruePeakMeter(ch) if sink else None
     for a in range(0, mix.frames, block):
         b = min(a + block, mix.frames)
         x = (mix.read(a - context, b + context) - offset) * gain
-        y = master.limit(x, context, plan.master["true_peak_dbtp"], sr)
+        env = (envelope.read(a - context, b + context) + slack) * gain
+        y = master.limit(x, context, plan.master["true_peak_dbtp"], sr, env)
         meter.add(y)
-        peak.add(y)
-        if first < b and a < end:
-            sink(y[max(first, a) - a: min(end, b) - a])
-    return meter.integrated_lufs(), peak.dbtp()
+        if sink:
+            peak.add(y)
+            if first < b and a < end:
+                sink(y[max(first, a) - a: min(end, b) - a])
+    return meter.integrated_lufs(), peak.dbtp() if peak else None
 
 
-def _master_to_target(mix: _FloatFile, plan: Plan, out_path: Path, gain_db: float, offset, span=None):
-    """Write the float master (of ``span`` only, if given), trying gains until the whole piece's
-    loudness is on target. Returns (gain in dB, loudness in LUFS, true peak in dBTP)."""
+def _master_to_target(mix: _FloatFile, plan: Plan, work: Path, gain_db: float, offset, span=None):
+    """Search the gain that puts the limited piece on its loudness target (measuring only), then
+    write the float master (of ``span`` only, if given) at that gain.
+
+    Returns (path of the master, gain in dB, loudness in LUFS, true peak in dBTP) of the whole piece.
+    """
     target = plan.master["loudness_lufs"]
-
-    def write(gain):
-        writer = export.FloatWriter(out_path, plan.sample_rate, plan.channels)
-        try:
-            return _master_pass(mix, plan, gain, offset, writer.write, span)
-        finally:
-            writer.close()
-
-    tried = []  # (gain_db, loudness, true peak) after the limiter: the limiter bends this curve
+    ceiling = master.limiter_ceiling(plan.master["true_peak_dbtp"])
+    envelope = _Envelope(mix, work)
+    tried = []  # (gain_db, loudness after the limiter): the limiter bends this curve
     while True:
-        out_lufs, out_dbtp = write(gain_db)
-        tried.append((gain_db, out_lufs, out_dbtp))
+        envelope.ensure(ceiling / 10 ** ((gain_db + 6.0) / 20))  # good for 6 dB more gain than this
+        out_lufs, _ = _master_pass(mix, envelope, plan, gain_db, offset)
+        tried.append((gain_db, out_lufs))
         if not np.isfinite(out_lufs) or abs(target - out_lufs) <= LOUDNESS_TOLERANCE_LU:
-            return gain_db, out_lufs, out_dbtp
+            break
         if len(tried) == MAX_GAIN_ATTEMPTS:
-            best_gain, best_lufs, best_dbtp = min(tried, key=lambda t: abs(target - t[1]))
-            if abs(target - best_lufs) > LOUDNESS_LIMIT_LU:
+            gain_db, out_lufs = min(tried, key=lambda t: abs(target - t[1]))
+            if abs(target - out_lufs) > LOUDNESS_LIMIT_LU:
                 raise RenderError(
                     f"{plan.name}: could not bring the piece to {target:g} LUFS under the "
-                    f"{plan.master['true_peak_dbtp']:g} dBTP ceiling (best {best_lufs:.2f} LUFS at "
-                    f"{best_gain:+.1f} dB gain); the mix is too peaky for this target: lower master.loudness_lufs")
-            if best_gain != gain_db:
-                write(best_gain)
-            return best_gain, best_lufs, best_dbtp
+                    f"{plan.master['true_peak_dbtp']:g} dBTP ceiling (best {out_lufs:.2f} LUFS at "
+                    f"{gain_db:+.1f} dB gain); the mix is too peaky for this target: lower master.loudness_lufs")
+            break
         gain_db = _next_gain_db(tried, target)
+    path = work / "master.wav"
+    writer = export.FloatWriter(path, plan.sample_rate, plan.channels)
+    try:
+        out_lufs, out_dbtp = _master_pass(mix, envelope, plan, gain_db, offset, writer.write, span)
+    finally:
+        writer.close()
+    return path, gain_db, out_lufs, out_dbtp
 
 
 def _next_gain_db(tried: list, target_lufs: float) -> float:
     """The next gain to try. Loudness after the limiter bends below gain (and gating can even make
     it dip), so: step by the miss first, then interpolate between the closest tries on either side
     of the target once there are some, else extrapolate along the last two."""
-    g1, l1, _ = tried[-1]
+    g1, l1 = tried[-1]
     if len(tried) == 1:
         return g1 + (target_lufs - l1)
-    below = [t[:2] for t in tried if t[1] < target_lufs]
-    above = [t[:2] for t in tried if t[1] > target_lufs]
+    below = [t for t in tried if t[1] < target_lufs]
+    above = [t for t in tried if t[1] > target_lufs]
     if below and above:
         (ga, la), (gb, lb) = max(below, key=lambda t: t[1]), min(above, key=lambda t: t[1])
         return ga + (gb - ga) * (target_lufs - la) / (lb - la)
-    g0, l0, _ = tried[-2]
+    g0, l0 = tried[-2]
     slope = (l1 - l0) / (g1 - g0) if g1 != g0 else 1.0
     return g1 + (target_lufs - l1) / min(1.0, max(0.2, slope))
 
@@ -271,8 +307,7 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         span = None
         if span_s is not None:
             span = (min(round(span_s[0] * sr), mix.frames), min(round(span_s[1] * sr), mix.frames))
-        master_wav = work / "master.wav"
-        gain_db, out_lufs, out_dbtp = _master_to_target(mix, plan, master_wav, gain_db, offset, span)
+        master_wav, gain_db, out_lufs, out_dbtp = _master_to_target(mix, plan, work, gain_db, offset, span)
         timings["master_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
