@@ -241,17 +241,29 @@ def voices(lang, variants):
     _run(body)
 
 
-@main.command()
-def sources():
-    """List the sound generators and their parameters."""
-    from audio import sources as sources_module
-    for src in sources_module.SOURCES.values():
-        click.echo(f"{src.name}: {src.doc}")
-        for p in src.params:
+def _list_table(entries):
+    """Generators or effects with their parameters, from the same table that validates them."""
+    for entry in entries:
+        click.echo(f"{entry.name}: {entry.doc}")
+        for p in entry.params:
             rng = f" [{p.min:g}..{p.max:g}]" if p.min is not None and p.max is not None else ""
-            choices = f" [{' | '.join(p.choices)}]" if p.choices else ""
+            choices = f" [{' | '.join(map(str, p.choices))}]" if p.choices else ""
             click.echo(f"    {p.name} = {p.default!r}{rng}{choices}  {p.doc}")
         click.echo()
+
+
+@main.command()
+def sources():
+    """List the sound generators and their parameters (those marked ~ can be envelopes)."""
+    from audio import sources as sources_module
+    _list_table(sources_module.SOURCES.values())
+
+
+@main.command()
+def effects():
+    """List the effects for [voice].effects, [[cue]].effects and [[layer]].effects."""
+    from audio import effects as effects_module
+    _list_table(effects_module.EFFECTS.values())
 
 
 @main.command()

@@ -7,11 +7,12 @@ speech clip is only held while a block overlaps it.
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Iterator
 
 import numpy as np
 
-from audio import automation, sources, voice
+from audio import automation, effects, sources, voice
 from audio.plan import Plan
 
 BLOCK_SAMPLES = 1 << 17  # about 3 s at 44.1 kHz
@@ -98,9 +99,12 @@ class _Layer:
         if self.generator is None:
             rng = np.random.default_rng(self.lp.seed)
             self.generator = sources.make_generator(self.lp.source, self.lp.params, self.sr, rng)
+            self.chain = effects.make_chain(self.lp.effects, self.sr, 2) if self.lp.effects else None
         controls = {key.removeprefix("params."): automation.values(points, lo, hi)
                     for key, points in self.lp.automation.items() if key.startswith("params.")}
         x = (self.generator.render(hi - lo, controls) if controls else self.generator.render(hi - lo)).astype(np.float64)
+        if self.chain:
+            x = self.chain.process(x)
         env = self.envelope(lo, hi, None if activity is None else activity[lo - a: hi - a])
         left, right = pan_gains(automation.values(self.lp.automation["pan"], lo, hi)) \
             if "pan" in self.lp.automation else self.pan
@@ -110,36 +114,52 @@ class _Layer:
 
 
 class _Speech:
-    """Speech clips placed on the timeline; each is loaded and resampled when first needed."""
+    """Speech clips placed on the timeline; each is loaded (resampled, gained, through its effect
+    chain, whose ring-out runs on into the pause after it) when a block first reaches it."""
 
     def __init__(self, plan: Plan, cache: voice.ClipCache):
         self.plan = plan
         self.cache = cache
         self.cues = [c for c in plan.cues if c.n_samples > 0]
+        tails = {}
+        for c in self.cues:
+            key = _chain_key(c.effects)
+            if key not in tails:
+                tails[key] = effects.make_chain(c.effects, plan.sample_rate, 2).tail_samples() if c.effects else 0
+        self.length = {c.index: c.n_samples + tails[_chain_key(c.effects)] for c in self.cues}
         self.starts = [c.start_sample for c in self.cues]
-        self.longest = max((c.n_samples for c in self.cues), default=0)
-        self.ends = {c.index: c.start_sample + c.n_samples for c in self.cues}
+        self.end = {c.index: c.start_sample + self.length[c.index] for c in self.cues}
+        self.longest = max(self.length.values(), default=0)
         self.loaded: dict[int, np.ndarray] = {}
 
     def clip(self, cue) -> np.ndarray:
+        """(length, 1) for a dry clip, (length, 2) once effects have made it stereo."""
         if cue.index not in self.loaded:
             settings = voice.VoiceSettings(**cue.voice)
             x = voice.resample(self.cache.get(cue.text, settings).samples, self.plan.sample_rate)
-            x = np.pad(x, (0, max(0, cue.n_samples - x.size)))[: cue.n_samples]
-            self.loaded[cue.index] = x * float(db_to_gain(cue.gain_db))
+            x = np.pad(x, (0, max(0, cue.n_samples - x.size)))[: cue.n_samples] * float(db_to_gain(cue.gain_db))
+            x = x[:, None].astype(np.float64)
+            if cue.effects:
+                chain = effects.make_chain(cue.effects, self.plan.sample_rate, 2)
+                tail = self.length[cue.index] - cue.n_samples
+                x = np.concatenate([chain.process(np.repeat(x, 2, axis=1)), chain.process(np.zeros((tail, 2)))])
+            self.loaded[cue.index] = x
         return self.loaded[cue.index]
 
     def add(self, out: np.ndarray, a: int, b: int):
-        self.loaded = {i: x for i, x in self.loaded.items() if self.ends[i] > a}  # done with the rest
+        self.loaded = {i: x for i, x in self.loaded.items() if self.end[i] > a}  # done with the rest
         first = bisect.bisect_left(self.starts, a - self.longest)
         for cue in self.cues[first:]:
             if cue.start_sample >= b:
                 break
-            lo, hi = max(a, cue.start_sample), min(b, cue.start_sample + cue.n_samples)
+            lo, hi = max(a, cue.start_sample), min(b, cue.start_sample + self.length[cue.index])
             if hi <= lo:
                 continue
-            seg = self.clip(cue)[lo - cue.start_sample: hi - cue.start_sample]
-            out[lo - a: hi - a] += seg[:, None]
+            out[lo - a: hi - a] += self.clip(cue)[lo - cue.start_sample: hi - cue.start_sample]
+
+
+def _chain_key(chain) -> str:
+    return json.dumps(chain, sort_keys=True)
 
 
 def render_blocks(plan: Plan, cache: voice.ClipCache, voice_on=True, layer_names=None,

@@ -30,6 +30,7 @@ class CuePlan:
     start_s: float
     end_s: float
     words: list = field(default_factory=list)  # [word, start_s, end_s] in piece time, from espeak-ng
+    effects: list = field(default_factory=list)  # the voice's effect chain for this sentence
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class LayerPlan:
     start_s: float
     end_s: float
     automation: dict = field(default_factory=dict)  # key → [[sample, value, curve], ...]
+    effects: list = field(default_factory=list)  # effect chain on the generator's sound
 
 
 @dataclass
@@ -143,7 +145,8 @@ def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None, durat
                      for key, points in layer.automation.items()}
         layers.append(LayerPlan(layer.name, layer.source, dict(layer.params), layer.gain_db, start, end,
                                 layer.fade_in, layer.fade_out, layer.duck_db, layer.pan,
-                                [sc.piece.seed, stable_hash(layer.name)], start / sr, end / sr, envelopes))
+                                [sc.piece.seed, stable_hash(layer.name)], start / sr, end / sr, envelopes,
+                                list(layer.effects)))
 
     p = sc.piece
     return Plan(name=sc.name, title=p.title, author=p.author, sample_rate=sr,
@@ -200,7 +203,7 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
         n = round(clip.samples.size * sr / voice.ENGINE_RATE_HZ)
         words = [[w, round(t / sr + a, 4), round(t / sr + b, 4)] for w, a, b in clip.word_times()]
         cues.append(CuePlan(s.index, s.text, s.line, t, n, asdict(settings), pick("gain_db", sc.voice.gain_db),
-                            t / sr, (t + n) / sr, words))
+                            t / sr, (t + n) / sr, words, list(pick("effects", sc.voice.effects))))
         after = sc.pauses.tail if s.brk == "end" else pick("pause_after", pause_s[s.brk])
         t += n + round(after * sr)
         if progress:

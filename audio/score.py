@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audio import automation, sources
+from audio import automation, effects, sources
 from audio.errors import score_error
 
 REQUIRED = object()  # a Field default meaning "must be given"
@@ -59,6 +59,7 @@ VOICE_FIELDS = (
     Field("pitch", int, 50, "base pitch, 0..100", 0, 100),
     Field("volume", float, 1.0, "synthesizer volume, 0..1", 0.0, 1.0),
     Field("gain_db", float, 0.0, "gain of the voice in the mix, dB", -40.0, 12.0),
+    Field("effects", list, [], 'effect chain, e.g. [{effect = "reverb", size = 0.4, wet = 0.2}] (`piece effects`)'),
 )
 
 PAUSE_FIELDS = (
@@ -79,6 +80,7 @@ CUE_FIELDS = (
     Field("volume", float, None, "synthesizer volume for this sentence", 0.0, 1.0),
     Field("voice", str, None, "voice for this sentence"),
     Field("gain_db", float, None, "gain of this sentence in the mix, dB", -40.0, 12.0),
+    Field("effects", list, None, "effect chain for this sentence, replacing the voice's"),
 )
 
 LAYER_FIELDS = (
@@ -92,6 +94,7 @@ LAYER_FIELDS = (
     Field("duck_db", float, 0.0, "lowered by this many dB while the voice speaks", 0.0, 60.0),
     Field("pan", float, 0.0, "-1 (left) .. 1 (right)", -1.0, 1.0),
     Field("params", dict, None, "generator parameters, see `piece sources`"),
+    Field("effects", list, [], "effect chain on the generator's sound, before fades and gain (`piece effects`)"),
 )
 
 FORMATS = ("wav", "flac", "mp3", "ogg", "opus")
@@ -156,6 +159,7 @@ class Voice:
     pitch: int
     volume: float
     gain_db: float
+    effects: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,7 @@ class Cue:
     volume: float | None
     voice: str | None
     gain_db: float | None
+    effects: tuple | None = None
     where: str = ""  # key path for messages, e.g. "cue[2]"
 
 
@@ -193,6 +198,7 @@ class Layer:
     duck_db: float
     pan: float
     params: dict
+    effects: tuple = ()
     automation: dict = field(default_factory=dict)  # key ("gain_db", "pan", "params.NAME") → points
     where: str = ""
 
@@ -367,7 +373,9 @@ def load(path) -> Score:
     if piece_raw["cover"]:
         piece_raw["cover"] = check_cover(path.parent / piece_raw["cover"], file, "piece.cover")
     piece = Piece(**piece_raw)
-    voice = Voice(**read_table(VOICE_FIELDS, doc.get("voice", {}), file, "voice"))
+    voice_raw = read_table(VOICE_FIELDS, doc.get("voice", {}), file, "voice")
+    voice_raw["effects"] = tuple(effects.check_chain(voice_raw["effects"], file, "voice.effects"))
+    voice = Voice(**voice_raw)
     pauses = Pauses(**read_table(PAUSE_FIELDS, doc.get("pauses", {}), file, "pauses"))
     master_raw = read_table(MASTER_FIELDS, doc.get("master", {}), file, "master")
     master_raw["formats"] = tuple(dict.fromkeys(master_raw["formats"]))
@@ -384,8 +392,13 @@ def load(path) -> Score:
     cues_raw = doc.get("cue", [])
     if len(cues_raw) > MAX_CUES:
         raise score_error(file, "cue", f"{len(cues_raw)} cues; the limit is {MAX_CUES}")
-    cues = tuple(Cue(**read_table(CUE_FIELDS, c, file, f"cue[{i}]"), where=f"cue[{i}]")
-                 for i, c in enumerate(cues_raw))
+    cues = []
+    for i, raw_cue in enumerate(cues_raw):
+        values = read_table(CUE_FIELDS, raw_cue, file, f"cue[{i}]")
+        if values["effects"] is not None:
+            values["effects"] = tuple(effects.check_chain(values["effects"], file, f"cue[{i}].effects"))
+        cues.append(Cue(**values, where=f"cue[{i}]"))
+    cues = tuple(cues)
 
     layers_raw = doc.get("layer", [])
     if len(layers_raw) > MAX_LAYERS:
@@ -494,6 +507,7 @@ def _read_layer(raw_layer, i, file, score_dir: Path) -> Layer:
     if isinstance(params.get("path"), str):  # files a generator reads are relative to the score
         params["path"] = str((score_dir / params["path"]).resolve())
     values["params"] = sources.check_params(source, params, file, f"{where}.params")
+    values["effects"] = tuple(effects.check_chain(values["effects"], file, f"{where}.effects"))
 
     fields = {f.name: f for f in LAYER_FIELDS}
     automated = {}
