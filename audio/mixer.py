@@ -168,13 +168,14 @@ def render_blocks(plan: Plan, cache: voice.ClipCache, voice_on=True, layer_names
 
     ``voice_on`` and ``layer_names`` select what sounds (tests); the default is everything.
     """
-    for parts in render_parts(plan, cache, voice_on, layer_names, block_samples):
-        yield sum(parts.values()) if parts else np.zeros((0, plan.channels))
+    for parts in render_parts(plan, cache, voice_on, layer_names, block_samples, split=False):
+        yield parts["mix"]
 
 
 def render_parts(plan: Plan, cache: voice.ClipCache, voice_on=True, layer_names=None,
-                 block_samples=BLOCK_SAMPLES) -> Iterator[dict]:
-    """Yield each block as {"voice": block, layer name: block, …}: the stems, which sum to the mix."""
+                 block_samples=BLOCK_SAMPLES, split=True) -> Iterator[dict]:
+    """Yield each block as {"voice": block, layer name: block, …}: the stems, which sum to the mix;
+    or, with ``split`` false, as {"mix": block} summed in place."""
     layers = [_Layer(lp, plan) for lp in plan.layers if layer_names is None or lp.name in layer_names]
     speech = _Speech(plan, cache) if voice_on else None
     spans = [(c.start_sample, c.start_sample + c.n_samples) for c in plan.cues if c.n_samples > 0]
@@ -182,16 +183,19 @@ def render_parts(plan: Plan, cache: voice.ClipCache, voice_on=True, layer_names=
     for a in range(0, plan.total_samples, block_samples):
         b = min(a + block_samples, plan.total_samples)
         activity = voice_activity(spans, a, b - a, plan.sample_rate) if ducking else None
+        mix = np.zeros((b - a, 2))
         parts = {}
         if speech:
-            parts["voice"] = np.zeros((b - a, 2))
-            speech.add(parts["voice"], a, b)
+            out = parts["voice"] = np.zeros((b - a, 2)) if split else mix
+            speech.add(out, a, b)
         for layer in layers:
-            out = parts[layer.lp.name] = np.zeros((b - a, 2))
             part = layer.render(a, b, activity)
+            out = parts[layer.lp.name] = np.zeros((b - a, 2)) if split else mix
             if part is not None:
                 offset, x = part
                 out[offset: offset + x.shape[0]] += x
+        if not split:
+            parts = {"mix": mix}
         if plan.channels == 1:
             parts = {name: x.mean(axis=1, keepdims=True) for name, x in parts.items()}
         yield parts

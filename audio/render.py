@@ -280,8 +280,8 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         mix = _FloatFile(work / "mix.f32", ch)
         stem_files = {}
         meter = master.LoudnessMeter(sr, ch)
-        for parts in mixer.render_parts(plan, cache):
-            block = sum(parts.values())
+        for parts in mixer.render_parts(plan, cache, split=stems):
+            block = sum(parts.values()) if stems else parts["mix"]
             meter.add(block)
             mix.append(block)
             if stems:
