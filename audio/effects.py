@@ -504,6 +504,59 @@ class Reverb:
 
 _CUT_DOC = "Hz (0 = off); clamped below Nyquist"
 
+class Glitch:
+    """Digital damage of what passes through, from the start of the signal: the first slice played
+    ``stutter`` times (over what would have followed), then bit crush, sample-and-hold and
+    dropouts. Everything depends on the absolute sample position and a seed from the parameters,
+    so any block sizes give the same result. On a [[cue]] it damages the voice at that moment."""
+
+    DROP_GRID_S = 0.02  # dropouts come and go on this grid
+
+    def __init__(self, p: dict, sample_rate_hz: int, channels: int):
+        self.sr, self.channels = sample_rate_hz, channels
+        self.slice = max(1, round(p["slice_ms"] * sample_rate_hz / 1000))
+        self.repeats = p["stutter"]
+        self.bits = p["bitcrush_bits"]
+        self.hold = sample_rate_hz / p["downsample_hz"] if 0 < p["downsample_hz"] < sample_rate_hz else 0.0
+        self.dropouts = p["dropouts"]
+        self.seed = _seed(p["slice_ms"], p["stutter"], p["bitcrush_bits"], p["downsample_hz"], p["dropouts"])
+        self.first = np.zeros((0, channels))  # the first slice, kept for the stutter
+        self.held = np.zeros(channels)  # the sample being held when the previous block ended
+        self.position = 0
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        x = _as_block(block, self.channels).copy()
+        n, pos = x.shape[0], self.position
+        if n == 0:
+            return x
+        if self.first.shape[0] < self.slice:
+            self.first = np.concatenate([self.first, x[: self.slice - self.first.shape[0]]])
+        stutter_end = self.slice * self.repeats
+        if pos < stutter_end and self.repeats > 1:
+            idx = np.arange(pos, min(pos + n, stutter_end))
+            have = idx % self.slice < self.first.shape[0]
+            x[: idx.size][have] = self.first[idx[have] % self.slice]
+        if self.hold:
+            # each hold period starts at the first whole sample at or after k * hold
+            idx = np.arange(pos, pos + n)
+            held = np.minimum(np.ceil(np.floor(idx / self.hold) * self.hold).astype(np.int64), idx) - pos
+            x = np.where((held >= 0)[:, None], x[np.maximum(held, 0)], self.held)
+            self.held = x[-1].copy()
+        if self.bits:
+            half = 2.0 ** (self.bits - 1)
+            x = (np.floor(np.clip(x, -1, 1 - 1 / half) * half) + 0.5) / half
+        if self.dropouts > 0:
+            grid = max(1, round(self.DROP_GRID_S * self.sr))
+            cells = np.arange(pos // grid, (pos + n - 1) // grid + 1)
+            lost = np.array([np.random.default_rng([self.seed, int(c)]).random() < self.dropouts for c in cells])
+            x[lost[np.arange(pos, pos + n) // grid - cells[0]]] = 0.0
+        self.position += n
+        return x
+
+    def tail_samples(self) -> int:
+        return 0
+
+
 EFFECTS: dict[str, Effect] = {e.name: e for e in (
     Effect("eq", "high-pass and low-pass (Butterworth), presence and drive; presets radio, telephone", (
         Param("preset", "none", "sets the cuts, order, presence and drive not given explicitly",
@@ -532,6 +585,13 @@ EFFECTS: dict[str, Effect] = {e.name: e for e in (
               0, 1),
         Param("predelay_ms", 20.0, "delay before the reverb starts, ms", 0, 500),
     ), Reverb),
+    Effect("glitch", "digital damage: stutter of the first slice, bit crush, sample-and-hold, dropouts", (
+        Param("slice_ms", 60.0, "length of the stuttered slice, ms", 1, 1000),
+        Param("stutter", 3, "times the first slice plays (1 = no stutter), count", 1, 64),
+        Param("bitcrush_bits", 6, "quantise to 2**bits levels (0 = off), bits", 0, 16),
+        Param("downsample_hz", 6000.0, "sample-and-hold rate, Hz (0 = off)", 0, 192000),
+        Param("dropouts", 0.1, "share of 20 ms cells lost, 0..1", 0, 1),
+    ), Glitch),
     Effect("lowpass", "Butterworth low-pass (for layers)", (
         Param("cutoff_hz", 4000.0, "-3 dB corner, Hz; clamped below Nyquist", 10, 20000),
         Param("order", 2, "Butterworth order (2 = 12 dB/oct)", 1, 8),

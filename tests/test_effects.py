@@ -315,6 +315,7 @@ BLOCK_CHAINS = [
     [{"effect": "reverb", "size": 0.95, "damping": 0.9, "predelay_ms": 13}],
     [{"effect": "lowpass", "cutoff_hz": 500, "order": 5}],
     [{"effect": "highpass", "cutoff_hz": 2000}],
+    [{"effect": "glitch", "slice_ms": 30, "stutter": 5, "downsample_hz": 3000, "dropouts": 0.4}],
     [{"effect": "eq", "preset": "radio"}, {"effect": "compressor"}, {"effect": "reverb"}],
 ]
 
@@ -420,7 +421,7 @@ def test_unknown_effect_names_the_key_path_the_value_and_a_suggestion():
     msg = chain_error([{"effect": "eq"}, {"effect": "reverbb", "size": 0.5}])
     assert msg.startswith("piece.toml: voice.effects[1].effect: ")
     assert '"reverbb"' in msg and 'did you mean "reverb"' in msg
-    assert "known: eq, compressor, reverb, lowpass, highpass" in msg
+    assert "known: eq, compressor, reverb, glitch, lowpass, highpass" in msg
 
 
 def test_unknown_param_names_the_key_path_and_a_suggestion():

@@ -86,3 +86,28 @@ def test_a_bad_effect_is_an_error_naming_it(tmp_path, chain, message):
     path = write_score(tmp_path, BODY.format(voice=f"[voice]\neffects = {chain}", layer_effects=""), TEXT)
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_a_glitch_on_a_cue_damages_that_sentence_only(tmp_path):
+    p, clean = speech(tmp_path, name="clean")
+    _, hit = speech(tmp_path, '[[cue]]\nmatch = "I hold that."\neffects = [{effect = "glitch", slice_ms = 80, '
+                              'stutter = 3, bitcrush_bits = 4, dropouts = 0.0}]', name="hit")
+    first, second = p.cues
+    a, b = first.start_sample, first.start_sample + first.n_samples
+    assert np.array_equal(hit[a:b], clean[a:b])  # the first sentence is untouched
+    s = second.start_sample
+    x = hit[s: s + second.n_samples, 0]
+    cut = round(0.08 * p.sample_rate)
+    assert np.array_equal(x[:cut], x[cut: 2 * cut]) and np.array_equal(x[:cut], x[2 * cut: 3 * cut])  # stutter
+    levels = np.unique(np.round(x[3 * cut:] / float(10 ** (second.gain_db / 20)), 6))
+    assert len(levels) <= 16  # 4 bits
+
+
+def test_glitch_does_not_depend_on_block_sizes():
+    from audio import effects
+    chain = effects.check_chain([{"effect": "glitch", "dropouts": 0.3}], "", "fx")
+    x = np.random.default_rng(1).uniform(-0.5, 0.5, (30000, 2))
+    whole = effects.make_chain(chain, 44100, 2).process(x)
+    c = effects.make_chain(chain, 44100, 2)
+    parts = np.concatenate([c.process(x[i: i + 777]) for i in range(0, 30000, 777)])
+    assert np.array_equal(whole, parts)
