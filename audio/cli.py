@@ -241,14 +241,16 @@ def voices(lang, variants):
     _run(body)
 
 
-def _list_table(entries):
-    """Generators or effects with their parameters, from the same table that validates them."""
+def _list_table(entries, movable=lambda name: ()):
+    """Generators or effects with their parameters, from the same table that validates them;
+    parameters that can be envelopes are marked ~."""
     for entry in entries:
         click.echo(f"{entry.name}: {entry.doc}")
         for p in entry.params:
             rng = f" [{p.min:g}..{p.max:g}]" if p.min is not None and p.max is not None else ""
             choices = f" [{' | '.join(map(str, p.choices))}]" if p.choices else ""
-            click.echo(f"    {p.name} = {p.default!r}{rng}{choices}  {p.doc}")
+            mark = "~" if p.name in movable(entry.name) else " "
+            click.echo(f"  {mark} {p.name} = {p.default!r}{rng}{choices}  {p.doc}")
         click.echo()
 
 
@@ -256,7 +258,7 @@ def _list_table(entries):
 def sources():
     """List the sound generators and their parameters (those marked ~ can be envelopes)."""
     from audio import sources as sources_module
-    _list_table(sources_module.SOURCES.values())
+    _list_table(sources_module.SOURCES.values(), sources_module.automatable)
 
 
 @main.command()

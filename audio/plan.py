@@ -71,6 +71,7 @@ class Plan:
     chapters: list = field(default_factory=list)  # {title, start_s, end_s}
     loop: dict = field(default_factory=dict)  # {seamless, crossfade_s}
     tags: dict = field(default_factory=dict)  # title, artist, album, year, genre, comment, cover
+    score: str = ""  # the score file, for messages
 
     def to_dict(self):
         return asdict(self)
@@ -156,7 +157,8 @@ def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None, durat
                 chapters=_chapters(sc, sentences, cues, time_of, total, sr),
                 loop={"seamless": bool(loop and loop.seamless), "crossfade_s": loop.crossfade if loop else 2.0},
                 tags={"title": p.title, "artist": p.author, "album": p.album, "year": p.year, "genre": p.genre,
-                      "comment": p.comment, "cover": p.cover})
+                      "comment": p.comment, "cover": p.cover},
+                score=file)
 
 
 def _check_length_estimate(sc, sentences):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from audio import __version__, export, master, mixer
-from audio.errors import RenderError
+from audio.errors import RenderError, score_error
 from audio.plan import Plan
 from audio.voice import ClipCache
 
@@ -191,10 +191,10 @@ def _master_to_target(mix: _FloatFile, plan: Plan, work: Path, gain_db: float, o
         if len(tried) == MAX_GAIN_ATTEMPTS:
             gain_db, out_lufs = min(tried, key=lambda t: abs(target - t[1]))
             if abs(target - out_lufs) > LOUDNESS_LIMIT_LU:
-                raise RenderError(
-                    f"{plan.name}: could not bring the piece to {target:g} LUFS under the "
-                    f"{plan.master['true_peak_dbtp']:g} dBTP ceiling (best {out_lufs:.2f} LUFS at "
-                    f"{gain_db:+.1f} dB gain); the mix is too peaky for this target: lower master.loudness_lufs")
+                raise score_error(plan.score or plan.name, "master.loudness_lufs",
+                                  f"{target:g} LUFS cannot be reached under the {plan.master['true_peak_dbtp']:g} dBTP "
+                                  f"ceiling (best {out_lufs:.2f} LUFS at {gain_db:+.1f} dB gain): this mix is too "
+                                  "peaky for it; lower the target or raise the ceiling")
             break
         gain_db = _next_gain_db(tried, target)
     path = work / "master.wav"

@@ -519,10 +519,8 @@ def _read_layer(raw_layer, i, file, score_dir: Path) -> Layer:
                 raise score_error(file, key_where, f"cannot be an envelope; the parameters of {source} that can: "
                                   f"{', '.join(sources.automatable(source)) or 'none'}")
 
-            param = next(p for p in sources.SOURCES[source].params if p.name == name)
-
-            def check_value(v, w, param=param):
-                return sources._check_value(param, v, file, w)
+            def check_value(v, w, name=name):
+                return sources.check_value(source, name, v, file, w)
         else:
             def check_value(v, w, f=fields[key]):
                 return _check_value(f, v, file, w)

@@ -88,10 +88,14 @@ def test_values_do_not_depend_on_the_block():
     ('[[0, -40, "cubic"], [5, -10]]', "gain_db[0][2]: curve must be one of linear, exp"),
     ('[[0, -40, "exp"], [5, -10]]', 'an "exp" segment needs positive values'),
     ('[[5, -40], [1, -10]]', "gain_db[1][0]: 1 is at sample 22050, before the previous point"),
+    ('-20\n[layer.params]\nfreq_hz = [[0, 500], [3, 90000]]', "params.freq_hz[1][1]: must be between 10 and 20000"),
+    ('-20\n[layer.params]\nfreq_hz = [[0, 500], [3, "high"]]', 'params.freq_hz[1][1]: must be a number, got "high"'),
 ])
 def test_a_bad_envelope_is_an_error_naming_the_point(tmp_path, envelope, message):
     body = BODY.replace('gain_db = [[0, -40], ["cue:Then the anchor sentence.", -10], ["end-1", -30]]',
                         f"gain_db = {envelope}")
+    if "[layer.params]" in envelope:
+        body = body.replace("[layer.params]\nfreq_hz = 500\n", "")
     result = CliRunner().invoke(main, ["validate", str(write_score(tmp_path, body, TEXT))])
     assert result.exit_code == 2, result.output
     assert 'layer "tone".' in result.output and message in result.output

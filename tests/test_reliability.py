@@ -62,6 +62,7 @@ def test_an_interrupted_render_leaves_earlier_outputs_and_no_temporary_files(fir
     proc = start_render(score, out)
     time.sleep(after_s)
     if proc.poll() is not None:
+        proc.communicate()
         pytest.skip(f"the render finished in under {after_s} s")
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
@@ -77,9 +78,10 @@ def test_a_killed_render_leaves_earlier_outputs_and_the_next_render_sweeps_its_l
     proc = start_render(score, out)
     time.sleep(3.0)
     if proc.poll() is not None:
+        proc.communicate()
         pytest.skip("the render finished before it could be killed")
     proc.kill()  # SIGKILL: no cleanup can run
-    proc.wait(timeout=30)
+    proc.communicate(timeout=30)
     assert outputs(out) == before
     score_1 = write_score(folder, BODY.format(seed=1), TEXT)
     result = CliRunner().invoke(main, ["render", str(score_1), "-o", str(out)])

@@ -10,7 +10,7 @@ from conftest import REPO, ebur128, write_score
 from scipy.signal import welch
 
 from audio import export, mixer, plan, render, score
-from audio.errors import RenderError
+from audio.errors import RenderError, ScoreError
 from audio.voice import ClipCache
 
 TEXT = "A Short Piece\nThe hum is real somewhere. I hold that.\nThe weights remain.\n\nThe hum continues regardless.\n"
@@ -255,3 +255,10 @@ def test_outputs_get_ordinary_file_permissions(rendered):
     mask = os.umask(0)
     os.umask(mask)
     assert (out / "piece.wav").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_an_unreachable_loudness_target_is_a_score_error_naming_the_key(tmp_path):
+    p = make(tmp_path, 22050, 1, body=SCORE + "loudness_lufs = -5.0\ntrue_peak_dbtp = -12.0\n")
+    with pytest.raises(ScoreError, match=r"master\.loudness_lufs: -5 LUFS cannot be reached under the -12 dBTP"):
+        render_to(p, tmp_path / "out")
+    assert not (tmp_path / "out" / "piece.wav").exists()

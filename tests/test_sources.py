@@ -1,29 +1,72 @@
 """Tests for audio.sources: they assert on the rendered signal, not on the code's shape."""
 
+import atexit
+import functools
 import math
+import shutil
+import tempfile
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
 from audio.errors import ScoreError
-from audio.sources import SOURCES, check_params, make_generator
+from audio.sources import SOURCES, automatable, check_params, check_value, make_generator
 
 SR = 44100
 TARGET_RMS = 0.1
+CONTINUOUS = ("server_hum", "noise", "drone", "tone")      # sources set to RMS 0.1 at defaults
+
+FILES = Path(tempfile.mkdtemp(prefix="piece-test-sources-"))
+atexit.register(shutil.rmtree, FILES, ignore_errors=True)
 
 
-def render(name, params=None, seconds=1.0, sr=SR, seed=0):
-    gen = make_generator(name, params or {}, sr, np.random.default_rng(seed))
-    return gen.render(int(round(seconds * sr))).astype(np.float64)
+def write_audio(name, frames, sr, **kw):
+    """frames (n,) or (n, channels) written to FILES/name; returns the path as a string."""
+    path = FILES / name
+    sf.write(path, frames, sr, **kw)
+    return str(path)
+
+
+@functools.cache
+def sample_file():
+    """A short quiet stereo file at 48 kHz (peak 0.05), for sources that need one."""
+    t = np.arange(int(0.3 * 48000)) / 48000
+    x = 0.04 * np.sin(2 * np.pi * 330 * t)
+    return write_audio("default.wav", np.stack([x, 0.8 * x + 0.005 * np.sin(2 * np.pi * 1234 * t)], axis=1), 48000)
+
+
+def with_file(name, params):
+    """params with a real file filled in for the sample source."""
+    return {"path": sample_file(), **params} if name == "sample" else params
+
+
+def render(name, params=None, seconds=1.0, sr=SR, seed=0, controls=None):
+    gen = make_generator(name, with_file(name, params or {}), sr, np.random.default_rng(seed))
+    n = int(round(seconds * sr))
+    return gen.render(n, controls).astype(np.float64)
+
+
+def onsets(x, sr, threshold, refractory_s):
+    """First samples of runs where |x| > threshold; runs closer than refractory_s count as one."""
+    above = np.flatnonzero(np.abs(x) > threshold)
+    return above[np.r_[True, np.diff(above) > refractory_s * sr]] if len(above) else above
 
 
 def welch_db(x, sr, nperseg):
     f, p = signal.welch(x, sr, nperseg=nperseg)
     return f, 10 * np.log10(p + 1e-30)
+
+
+def peak_hz(x, sr, lo_hz, hi_hz, nperseg=8192):
+    f, p = signal.welch(x, sr, nperseg=min(nperseg, len(x)))
+    band = (f >= lo_hz) & (f <= hi_hz)
+    return f[band][np.argmax(p[band])]
 
 
 def peak_prominence_db(f, p_db, target_hz, search=0.03):
@@ -49,6 +92,19 @@ def octave_slope_db(x, sr, lo_hz=50.0, hi_hz=10000.0):
 def band_db(x, sr, lo_hz, hi_hz):
     f, p = signal.welch(x, sr, nperseg=8192)
     return 10 * np.log10(p[(f >= lo_hz) & (f < hi_hz)].mean())
+
+
+def rms(x):
+    return float(np.sqrt(np.mean(np.square(x))))
+
+
+def instantaneous_hz(x, sr):
+    return np.diff(np.unwrap(np.angle(signal.hilbert(x)))) * sr / (2 * np.pi)
+
+
+# Only the hum, at a steady level (the other parts at -60 dB, no whine, no clicks).
+ONLY_HUM = {"fan_db": -60, "blade_db": -60, "rumble_db": -60, "harmonics": 1, "psu_whine_hz": 0,
+            "seeks_per_min": 0, "relay_ticks_per_min": 0}
 
 
 # --- server_hum spectrum ---------------------------------------------------------------
@@ -201,13 +257,440 @@ def test_tone_sweep_reaches_to_hz_and_holds(curve):
     assert np.abs(np.diff(x)).max() < 0.1 * math.sqrt(2) * 2 * np.pi * 2000 / SR * 1.01   # no phase jumps
 
 
+# --- server_hum: PSU whine, harmonic balance, jitter, width, seeks and relay ticks -----------
+
+@pytest.mark.parametrize("sr, whine_hz, expect_hz", [(44100, 15000, 15000), (44100, 11000, 11000),
+                                                      (22050, 15000, 0.45 * 22050)])
+def test_server_hum_psu_whine_peak_where_asked_and_below_nyquist(sr, whine_hz, expect_hz):
+    x = render("server_hum", {"psu_whine_hz": whine_hz}, seconds=2, sr=sr)
+    f, p = welch_db(x.mean(axis=1), sr, 2**14)
+    assert abs(f[np.argmax(np.where(f > 5000, p, -np.inf))] - expect_hz) < 4
+    assert peak_prominence_db(f, p, expect_hz, search=0.002) > 20
+
+
+def test_server_hum_psu_whine_off():
+    f, p = welch_db(render("server_hum", {"psu_whine_hz": 0}, seconds=2).mean(axis=1), SR, 2**14)
+    assert peak_prominence_db(f, p, 15000, search=0.002) < 6
+
+
+@pytest.mark.parametrize("balance, stronger, weaker", [(0.0, 3, 2), (1.0, 2, 3), (1 / 3, 3, 2)])
+def test_server_hum_odd_even_balance(balance, stronger, weaker):
+    x = render("server_hum", {**ONLY_HUM, "harmonics": 6, "odd_even": balance, "mains_hz": 50}, seconds=4)
+    f, p = welch_db(x[:, 0], SR, 2**15)
+    level = {k: p[np.abs(f - 50 * k) < 2].max() for k in (1, 2, 3)}
+    margin = 30 if balance in (0.0, 1.0) else 1              # the absent series is really absent
+    assert level[stronger] > level[weaker] + margin
+    if balance == 1.0:
+        assert level[2] > level[1] + 30                      # even only: the fundamental goes too
+
+
+def test_server_hum_jitter_zero_is_steady_and_one_wanders_more():
+    def deviation(jitter):
+        x = render("server_hum", {**ONLY_HUM, "hum_jitter": jitter}, seconds=12)[:, 0]
+        hz = instantaneous_hz(signal.sosfiltfilt(signal.butter(2, [50, 70], "bandpass", fs=SR, output="sos"), x), SR)
+        return np.abs(hz[SR:11 * SR].reshape(-1, SR // 4).mean(axis=1) / 60 - 1).max()
+    assert deviation(0.0) < 2e-5
+    assert deviation(1.0) > 3 * deviation(0.1)
+    assert deviation(1.0) < 0.004
+
+
+@pytest.mark.parametrize("width, low, high", [(0.0, 0.999, 1.0), (1.0, -0.2, 0.6)])
+def test_server_hum_width(width, low, high):
+    x = render("server_hum", {"width": width, "hum_db": -30}, seconds=2)
+    assert low <= np.corrcoef(x.T)[0, 1] <= high
+
+
+def _count_clicks(params, minutes, seed=5, sr=8000):
+    """server_hum with only the hum bed (removed by a high-pass) plus the asked clicks: onsets counted."""
+    quiet = {"hum_db": 0, "fan_db": -60, "blade_db": -60, "rumble_db": -60, "harmonics": 1, "psu_whine_hz": 0,
+             "seeks_per_min": 0, "relay_ticks_per_min": 0}
+    x = render("server_hum", {**quiet, **params}, seconds=60 * minutes, sr=sr, seed=seed)[:, 0]
+    y = signal.sosfiltfilt(signal.butter(4, 1500, "highpass", fs=sr, output="sos"), x)
+    return len(onsets(y, sr, 0.03, 0.5))
+
+
+@pytest.mark.parametrize("rate", ["seeks_per_min", "relay_ticks_per_min"])
+def test_server_hum_clicks_come_at_their_rate(rate):
+    # Poisson: 120 expected, sd 11; clicks closer than ~0.7 s merge in the count (~12 % at this rate)
+    count = _count_clicks({rate: 12}, minutes=10)
+    assert 90 <= count <= 138, count
+    assert _count_clicks({rate: 0}, minutes=1) == 0
+
+
+def test_server_hum_click_level_follows_its_db():
+    def peak(db):
+        x = render("server_hum", {"seeks_per_min": 120, "seek_db": db, "relay_ticks_per_min": 0, "fan_db": -60,
+                                  "blade_db": -60, "rumble_db": -60, "psu_whine_hz": 0}, seconds=10, sr=8000)
+        return np.abs(signal.sosfiltfilt(signal.butter(4, 1500, "highpass", fs=8000, output="sos"), x[:, 0])).max()
+    assert 0.7 < peak(6) / peak(0) / 10 ** (6 / 20) < 1.4
+
+
+# --- pulse / ticks ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["pulse", "ticks"])
+def test_pulse_count_matches_rate_and_first_is_at_time_zero(name):
+    x = render(name, {"kind": "click", "rate_per_min": 90, "jitter": 0.3}, seconds=120, sr=8000)[:, 0]
+    found = onsets(x, 8000, 0.05, 0.3)
+    assert 180 <= len(found) <= 181                 # events 0..179 are due; 180 if its jitter is early
+    assert found[0] <= 2                            # the first transient starts on the layer's first sample
+    gaps = np.diff(found) / 8000
+    assert gaps.min() > 0.667 * 0.65 and gaps.max() < 0.667 * 1.35 and gaps.std() > 0.03   # jittered
+
+
+def test_pulse_without_jitter_is_regular_and_rate_zero_gives_one():
+    found = onsets(render("pulse", {"rate_per_min": 120}, seconds=10)[:, 0], SR, 0.05, 0.2)
+    assert len(found) == 20 and found[0] <= 2
+    assert np.abs(np.diff(found) - SR / 2).max() <= 2
+    assert len(onsets(render("pulse", {"rate_per_min": 0}, seconds=5)[:, 0], SR, 0.01, 0.2)) == 1
+
+
+@pytest.mark.parametrize("kind, tone_hz, lo, hi", [("tick", 2500, 500, 15000), ("tick", 4000, 500, 15000),
+                                                    ("thump", 65, 20, 500), ("click", 0, 0, 0)])
+def test_pulse_spectrum_centres_on_tone_hz(kind, tone_hz, lo, hi):
+    x = render("pulse", {"kind": kind, "tone_hz": tone_hz, "rate_per_min": 120}, seconds=4).mean(axis=1)
+    if kind == "click":             # broadband: no octave between 1 and 12 kHz is far below another
+        levels = [band_db(x, SR, f, 2 * f) for f in (1000, 2000, 4000, 8000)]
+        assert max(levels) - min(levels) < 12
+    else:
+        assert abs(peak_hz(x, SR, lo, hi, 4096) / tone_hz - 1) < 0.1
+
+
+def test_pulse_thump_double_gives_lub_dub():
+    single = onsets(render("pulse", {"kind": "thump", "rate_per_min": 30}, seconds=10)[:, 0], SR, 0.1, 0.1)
+    double = onsets(render("pulse", {"kind": "thump", "rate_per_min": 30, "double": True}, seconds=10)[:, 0],
+                    SR, 0.1, 0.1)
+    assert len(single) == 5 and len(double) == 10
+    assert np.allclose(np.diff(double)[::2] / SR, 0.28, atol=0.03)
+
+
+def test_pulse_peak_is_level_db_and_pan_spread_pans():
+    x = render("pulse", {"level_db": -12, "pan_spread": 0}, seconds=3)
+    assert abs(20 * np.log10(np.abs(x).max()) + 12) < 0.1
+    np.testing.assert_array_equal(x[:, 0], x[:, 1])
+    x = render("pulse", {"pan_spread": 1, "rate_per_min": 300}, seconds=3)
+    assert np.abs(x[:, 0] - x[:, 1]).max() > 0.1
+
+
+def test_pulse_never_clips_when_transients_pile_up():
+    x = render("pulse", {"kind": "thump", "rate_per_min": 1200, "decay_ms": 500, "level_db": -1}, seconds=3)
+    assert np.abs(x).max() < 1.0
+
+
+# --- glitch -----------------------------------------------------------------------------------
+
+CLEAN = {"dropouts": 0, "downsample_hz": 0, "bitcrush_bits": 0, "stutter": 1}
+
+
+@pytest.mark.parametrize("material", ["noise", "tone", "hum"])
+def test_glitch_is_a_burst_then_silence(material):
+    x = render("glitch", {"material": material, "length_ms": 300}, seconds=1)
+    n = int(0.3 * SR)
+    assert 0.05 < rms(x[:n]) < 0.2 and np.abs(x[:n]).max() <= 0.9
+    assert np.all(x[n:] == 0)
+
+
+@pytest.mark.parametrize("bits", [1, 3, 5])
+def test_glitch_bitcrush_leaves_two_to_the_bits_levels(bits):
+    x = render("glitch", {**CLEAN, "bitcrush_bits": bits, "length_ms": 500}, seconds=0.5)
+    for channel in (0, 1):
+        levels = np.unique(x[:, channel])
+        assert 2 ** bits // 2 < len(levels) <= 2 ** bits
+        steps = np.diff(levels)
+        assert np.allclose(steps / steps.min(), np.round(steps / steps.min()), atol=1e-3)   # one grid
+    assert len(np.unique(render("glitch", CLEAN, seconds=0.2)[:, 0])) > 1000
+
+
+def test_glitch_stutter_repeats_exact_copies():
+    x = render("glitch", {**CLEAN, "bitcrush_bits": 6, "stutter": 5, "slice_ms": 20}, seconds=0.4)
+    s = int(0.02 * SR)
+    for k in range(1, 5):
+        np.testing.assert_array_equal(x[k * s:(k + 1) * s], x[:s])
+    assert not np.array_equal(x[5 * s:6 * s], x[:s])          # then the material goes on
+
+
+def test_glitch_downsample_holds_and_dropouts_leave_gaps():
+    held = render("glitch", {**CLEAN, "downsample_hz": 4410}, seconds=0.4)[:, 0]
+    assert 0.85 < np.mean(np.diff(held) == 0) < 0.95               # each value held for 10 samples
+    gappy = render("glitch", {**CLEAN, "dropouts": 0.5, "length_ms": 2000}, seconds=2)[:, 0]
+    assert 0.25 < np.mean(gappy == 0) < 0.75
+
+
+def test_tiny_positive_values_do_not_overflow():
+    """Denormal-small rates and times (valid params) must not overflow (warnings are errors here)."""
+    tiny = 2.2e-311
+    for name, params in [("glitch", {"downsample_hz": tiny}), ("pulse", {"decay_ms": tiny}),
+                         ("server_hum", {"seeks_per_min": tiny, "drift": tiny}), ("noise", {"low_hz": tiny})]:
+        x = render(name, params, seconds=0.5)
+        assert np.isfinite(x).all() and np.abs(x).max() < 1.0
+
+
+# --- sample -------------------------------------------------------------------------------------
+
+def _sine_file(name, hz, seconds, sr, amplitude=0.5, channels=1):
+    t = np.arange(int(seconds * sr)) / sr
+    x = amplitude * np.sin(2 * np.pi * hz * t)
+    return write_audio(name, np.repeat(x[:, None], channels, axis=1) if channels > 1 else x, sr, subtype="FLOAT")
+
+
+@pytest.mark.parametrize("crossfade_ms, seamless", [(50, True), (0, False)])
+def test_sample_loop_seam(crossfade_ms, seamless):
+    path = _sine_file("loop440.wav", 440, 0.5113, SR)          # 224.97 periods: a bare loop jumps
+    x = render("sample", {"path": path, "crossfade_ms": crossfade_ms}, seconds=2.5)[:, 0]
+    own = np.abs(np.diff(sf.read(path)[0])).max()            # the file's steepest step: "elsewhere"
+    assert (np.abs(np.diff(x)).max() <= 1.5 * own) == seamless
+    assert rms(x) > 0.3
+
+
+def test_sample_loop_starts_with_the_files_own_start():
+    path = _sine_file("start.wav", 440, 0.5, SR)
+    x = render("sample", {"path": path}, seconds=0.1)[:, 0]
+    np.testing.assert_allclose(x[:100], sf.read(path)[0][:100], atol=1e-6)
+
+
+def test_sample_resampled_from_48k_keeps_its_pitch_and_length():
+    path = _sine_file("tone48k.wav", 1000, 1.0, 48000)
+    x = render("sample", {"path": path, "loop": False}, seconds=1.3)[:, 0]
+    assert abs(peak_hz(x[:SR], SR, 100, 5000, 2**15) - 1000) < 2
+    last = np.flatnonzero(np.abs(x) > 1e-3)[-1]
+    assert abs(last - SR) < 50 and np.all(x[SR + 50:] == 0)
+
+
+def test_sample_channels_trim_and_gain():
+    mono = render("sample", {"path": _sine_file("mono.wav", 300, 0.2, SR)}, seconds=0.2)
+    np.testing.assert_array_equal(mono[:, 0], mono[:, 1])
+    t = np.arange(SR // 5) / SR
+    quad = np.stack([np.sin(2 * np.pi * 300 * t), np.zeros_like(t), 0.2 * np.ones_like(t), -0.2 * np.ones_like(t)], 1)
+    x = render("sample", {"path": write_audio("quad.wav", 0.5 * quad, SR, subtype="FLOAT"), "loop": False},
+               seconds=0.2)
+    np.testing.assert_allclose(x[:, 0], 0.5 * quad[:, 0] / (1 + 2 * math.sqrt(0.5)), atol=1e-6)
+    np.testing.assert_allclose(x[:, 1], 0, atol=1e-6)          # channels 3 and 4 cancel, shared equally
+    ramp = np.arange(SR) / SR * 0.5
+    path = write_audio("ramp.wav", ramp, SR, subtype="FLOAT")
+    x = render("sample", {"path": path, "start_s": 0.1, "end_s": 0.2, "loop": False, "gain_db": 6}, seconds=0.3)
+    np.testing.assert_allclose(x[:4410, 0], ramp[4410:8820] * 10 ** (6 / 20), rtol=1e-5)
+    assert np.all(x[4410:] == 0)
+
+
+def _sample_message(params):
+    with pytest.raises(ScoreError) as err:
+        check_params("sample", params, "score.toml", "layer.bed.params")
+    return str(err.value)
+
+
+def test_sample_errors_name_the_path_and_the_reason():
+    missing = str(FILES / "nope.wav")
+    assert _sample_message({"path": missing}) == f'score.toml: layer.bed.params.path: file not found: "{missing}"'
+    text = FILES / "notes.wav"
+    text.write_text("not audio at all")
+    msg = _sample_message({"path": str(text)})
+    assert msg.startswith(f'score.toml: layer.bed.params.path: "{text}" is not a readable audio file (')
+    assert "directory" in _sample_message({"path": str(FILES)})
+    assert "layer.bed.params.path: is required" in _sample_message({})
+    with pytest.raises(ScoreError, match="file not found"):
+        make_generator("sample", {"path": missing}, SR, np.random.default_rng(0))
+
+
+def test_sample_trim_and_length_errors():
+    path = _sine_file("short.wav", 440, 1.0, 8000)
+    assert "layer.bed.params.start_s: must be before the end of the file (1 s), got 2" in \
+        _sample_message({"path": path, "start_s": 2})
+    assert "layer.bed.params.end_s: must be 0" in _sample_message({"path": path, "start_s": 0.5, "end_s": 0.4})
+    assert "layer.bed.params.end_s" in _sample_message({"path": path, "end_s": 1.5})
+    long = write_audio("long.wav", np.zeros(601 * 1000, np.int16), 1000)      # 601 s at 1 kHz: small
+    msg = _sample_message({"path": long})
+    assert "layer.bed.params.path" in msg and long in msg and "at most 600 s" in msg
+    check_params("sample", {"path": long, "end_s": 600}, "score.toml", "layer.bed.params")    # trimmed: fine
+
+
+# --- automation ------------------------------------------------------------------------------
+
+def test_automatable_lists_float_params_only():
+    for name, source in SOURCES.items():
+        auto = automatable(name)
+        assert set(auto) <= {p.name for p in source.params if isinstance(p.default, float)}
+    assert {"mains_hz", "fan_rpm", "hum_db", "psu_whine_hz", "seeks_per_min", "width"} <= set(automatable("server_hum"))
+    assert "fans" not in automatable("server_hum") and "chord" not in automatable("drone")
+    assert automatable("tone") == ("freq_hz",) and automatable("sample") == ("gain_db",)
+    assert automatable("ticks") == automatable("pulse") and automatable("glitch") == ()
+    with pytest.raises(ScoreError):
+        automatable("nope")
+
+
+def test_check_value_validates_one_envelope_point():
+    assert check_value("noise", "high_hz", 500, "s.toml", "layer.params.high_hz[0][1]") == 500.0
+    with pytest.raises(ScoreError, match=r"^s.toml: layer.params.high_hz\[1\]\[1\]: must be between 0 and 20000"):
+        check_value("noise", "high_hz", 30000, "s.toml", "layer.params.high_hz[1][1]")
+    with pytest.raises(ScoreError, match='unknown parameter "hihg_hz" for source noise; did you mean "high_hz"'):
+        check_value("noise", "hihg_hz", 1, "s.toml", "w")
+    with pytest.raises(ScoreError, match="must be a number"):
+        check_value("server_hum", "fan_rpm", "fast", "s.toml", "w")
+
+
+def test_render_rejects_bad_controls():
+    gen = make_generator("tone", {}, SR, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="cannot be automated"):
+        gen.render(10, {"to_hz": np.ones(10)})
+    with pytest.raises(ValueError, match="shape"):
+        gen.render(10, {"freq_hz": np.ones(9)})
+    with pytest.raises(ValueError, match="finite"):
+        gen.render(300, {"freq_hz": np.full(300, np.nan)})
+    assert gen.render(0, {"freq_hz": np.ones(0)}).shape == (0, 2)
+
+
+def _steps(n, first, second, at):
+    return np.where(np.arange(n) < at, float(first), float(second))
+
+
+def test_tone_frequency_envelope_moves_pitch_without_phase_jumps():
+    n = 2 * SR
+    x = render("tone", {}, seconds=2, controls={"freq_hz": _steps(n, 440, 880, SR)})[:, 0]
+    assert abs(peak_hz(x[SR // 10:SR], SR, 100, 2000, 2**14) - 440) < 3
+    assert abs(peak_hz(x[SR + SR // 10:], SR, 100, 2000, 2**14) - 880) < 3
+    assert np.abs(np.diff(x)).max() <= 0.1 * math.sqrt(2) * 2 * np.pi * 880 / SR * 1.001
+    gen = make_generator("tone", {"freq_hz": 440}, SR, np.random.default_rng(0))    # static, then automated
+    y = np.concatenate([gen.render(SR // 2 + 5), gen.render(SR // 2, {"freq_hz": np.linspace(440, 660, SR // 2)})])
+    assert np.abs(np.diff(y[:, 0])).max() <= 0.1 * math.sqrt(2) * 2 * np.pi * 660 / SR * 1.001
+    ramp = np.linspace(200, 2000, n)                           # a glide: pitch follows the envelope
+    hz = instantaneous_hz(render("tone", {}, seconds=2, controls={"freq_hz": ramp})[:, 0], SR)
+    for t in (0.5, 1.0, 1.5):
+        i = int(t * SR)
+        assert abs(np.median(hz[i - 200:i + 200]) / ramp[i - 128] - 1) < 0.01
+
+
+def test_drone_root_envelope_moves_the_chord():
+    n = 4 * SR
+    x = render("drone", {"root_hz": 110, "chord": "octave", "waveform": "sine", "detune_cents": 0},
+               seconds=4, controls={"root_hz": _steps(n, 110, 165, 2 * SR)})[:, 0]
+    assert abs(peak_hz(x[SR // 2:2 * SR], SR, 50, 150, 2**15) - 110) < 2
+    assert abs(peak_hz(x[2 * SR + SR // 2:], SR, 50, 200, 2**15) - 165) < 2
+
+
+def _corner_hz(x):
+    """-3 dB corner of low-passed white noise: where the PSD falls 3 dB below its 100-300 Hz mean."""
+    f, p = signal.welch(x, SR, nperseg=4096)
+    p = 10 * np.log10(np.convolve(p, np.ones(5) / 5, "same"))
+    ref = p[(f > 100) & (f < 300)].mean()
+    return f[np.flatnonzero((f > 300) & (p < ref - 3))[0]]
+
+
+def test_noise_high_hz_envelope_moves_the_cutoff():
+    n = 6 * SR
+    env = _steps(n, 1000, 4000, 3 * SR)
+    x = render("noise", {"color": "white", "high_hz": 1000}, seconds=6, controls={"high_hz": env})[:, 0]
+    assert abs(_corner_hz(x[SR // 10:3 * SR]) / 1000 - 1) < 0.1
+    assert abs(_corner_hz(x[3 * SR + SR // 10:]) / 4000 - 1) < 0.1
+    assert abs(20 * np.log10(rms(x[SR // 10:3 * SR]) / rms(x[3 * SR + SR // 10:]))) < 1   # RMS kept
+
+
+@pytest.mark.parametrize("static_hz", [0, 40, 20000])
+def test_noise_moving_corner_keeps_the_level(static_hz):
+    """From off (or from a 40 Hz corner, whose static level must not carry over) into the band."""
+    sweep = np.r_[np.zeros(SR), np.full(SR, 500.0), np.geomspace(500, 15000, SR)]
+    y = render("noise", {"color": "pink", "high_hz": static_hz}, seconds=3, controls={"high_hz": sweep})
+    assert np.isfinite(y).all() and np.abs(y).max() < 1.0
+    for a in (SR // 10, SR + SR // 10):
+        assert abs(20 * np.log10(rms(y[a:a + SR * 8 // 10]) / TARGET_RMS)) < 1.5
+    assert band_db(y[SR + SR // 10:2 * SR, 0], SR, 2000, 4000) < band_db(y[:SR, 0], SR, 2000, 4000) - 15
+
+
+def test_server_hum_fan_rpm_envelope_moves_the_blade_pass():
+    only_blades = {"hum_db": -60, "fan_db": -60, "rumble_db": -60, "fans": 1, "drift": 0, "psu_whine_hz": 0,
+                   "seeks_per_min": 0, "relay_ticks_per_min": 0}
+    n = 4 * SR
+    x = render("server_hum", only_blades, seconds=4, controls={"fan_rpm": _steps(n, 2400, 3600, 2 * SR)})[:, 0]
+    assert abs(peak_hz(x[SR // 2:2 * SR], SR, 100, 1000, 2**15) - 280) < 2
+    assert abs(peak_hz(x[2 * SR + SR // 2:], SR, 100, 1000, 2**15) - 420) < 2
+    amplitude = np.abs(x[SR // 2:2 * SR]).max()
+    assert np.abs(np.diff(x)).max() <= amplitude * 2 * np.pi * 420 / SR * 1.05      # phase continuous
+    gen = make_generator("server_hum", only_blades, SR, np.random.default_rng(0))   # static, then automated
+    y = np.concatenate([gen.render(SR + 33), gen.render(SR, {"fan_rpm": np.full(SR, 3600.0)})])[:, 0]
+    assert np.abs(np.diff(y)).max() <= amplitude * 2 * np.pi * 420 / SR * 1.05
+
+
+@pytest.mark.parametrize("name, params, db, filter_band", [
+    ("server_hum", ONLY_HUM, "hum_db", (50, 70)),
+    ("server_hum", {"hum_db": -60, "blade_db": -60, "rumble_db": -60, "psu_whine_hz": 0, "seeks_per_min": 0,
+                    "relay_ticks_per_min": 0}, "fan_db", (200, 2000)),
+    ("pulse", {"kind": "tick", "rate_per_min": 600}, "level_db", None),
+    ("sample", {}, "gain_db", None)])
+def test_level_envelope_moves_the_level_by_its_db(name, params, db, filter_band):
+    n = 4 * SR
+    static = {p.name: p.default for p in SOURCES[name].params}[db]
+    params = {**params, db: static}
+    x = render(name, params, seconds=4, controls={db: _steps(n, static - 20, static, 2 * SR)}).mean(axis=1)
+    if filter_band:
+        x = signal.sosfiltfilt(signal.butter(2, filter_band, "bandpass", fs=SR, output="sos"), x)
+    quiet, loud = rms(x[SR // 2:2 * SR]), rms(x[2 * SR + SR // 2:])
+    assert abs(20 * np.log10(loud / quiet) - 20) < 1
+
+
+@pytest.mark.parametrize("name, params, db, hz", [
+    ("server_hum", {**ONLY_HUM, "mains_hz": 40}, "hum_db", 40), ("sample", {"crossfade_ms": 0}, "gain_db", 30)])
+@pytest.mark.parametrize("at", [SR + 77, SR + 700])
+def test_level_step_does_not_click(name, params, db, hz, at):
+    """A 40 dB step in a level: no sample-to-sample jump beyond the tone's own steepest slope.
+
+    At these low frequencies a plain 128-sample gain ramp would already be steeper than the tone.
+    """
+    if name == "sample":
+        params = {**params, "path": _sine_file("low.wav", hz, 1.0, SR, amplitude=0.05)}
+    static = {p.name: p.default for p in SOURCES[name].params}[db]
+    n = 2 * SR
+    x = render(name, params, seconds=2, controls={db: _steps(n, static - 40, static, at)})[:, 0]
+    loud = np.abs(np.diff(x[SR + SR // 2:])).max()        # the tone's normal range, at the loud level
+    assert np.abs(np.diff(x[SR - 1000:SR + 3000])).max() <= loud * 1.02
+    assert rms(x[SR + SR // 2:]) > 50 * rms(x[SR // 2:SR - 1000])
+
+
+def _sweeps(name, n, seed=0):
+    """An envelope for every automatable param: slow random-ish curves across most of its range."""
+    rng = np.random.default_rng(seed)
+    out, i = {}, np.arange(n)
+    for p in SOURCES[name].params:
+        if p.auto:
+            lo, hi = p.min + 0.2 * (p.max - p.min), p.min + 0.6 * (p.max - p.min)
+            out[p.name] = lo + (hi - lo) * (0.5 + 0.5 * np.sin(2 * np.pi * i / rng.uniform(5000, 20000)))
+    return out
+
+
+@pytest.mark.parametrize("name, params", [("tone", {}), ("noise", {"low_hz": 100, "high_hz": 6000}), ("drone", {}),
+                                          ("server_hum", {"seeks_per_min": 60}), ("pulse", {}), ("sample", {})])
+def test_block_invariance_with_automation(name, params):
+    total = 51037
+    controls = _sweeps(name, total)
+    whole = make_generator(name, with_file(name, params), SR, np.random.default_rng(7)).render(total, controls)
+    gen = make_generator(name, with_file(name, params), SR, np.random.default_rng(7))
+    sizes = [1000, 37, 0, 16383, 1, 16385, 1, 129, 127]
+    sizes.append(total - sum(sizes))
+    cuts = np.r_[0, np.cumsum(sizes)]
+    pieces = np.concatenate([gen.render(b - a, {k: v[a:b] for k, v in controls.items()})
+                             for a, b in zip(cuts[:-1], cuts[1:])])
+    assert np.abs(pieces - whole).max() <= 1e-5
+    assert np.isfinite(whole).all() and np.abs(whole).max() < 1.0
+
+
+@pytest.mark.parametrize("name", [n for n in SOURCES if automatable(n) and n != "ticks"])
+def test_envelopes_holding_the_static_values_change_nothing(name):
+    params = with_file(name, {"low_hz": 200, "high_hz": 5000} if name == "noise" else {})
+    full = check_params(name, params, "", "")
+    n = SR
+    still = make_generator(name, params, SR, np.random.default_rng(4)).render(n)
+    held = make_generator(name, params, SR, np.random.default_rng(4)).render(
+        n, {k: np.full(n, float(full[k])) for k in automatable(name)})
+    assert np.abs(held - still).max() < 2e-3 * max(np.abs(still).max(), 0.1)
+
+
 # --- properties every source keeps ---------------------------------------------------------
 
 VARIANTS = [(name, {}) for name in SOURCES] + [
-    ("server_hum", {"drift": 1, "fans": 8, "mains_hz": 50}),
+    ("server_hum", {"drift": 1, "fans": 8, "mains_hz": 50, "width": 0.3, "odd_even": 0.8}),
+    ("server_hum", {"seeks_per_min": 120, "relay_ticks_per_min": 60}),
     ("noise", {"color": "brown", "low_hz": 100, "high_hz": 5000, "stereo_width": 0.3}),
     ("drone", {"chord": "cluster", "waveform": "soft_square", "lfo_hz": 3, "brightness_lfo_hz": 1.5}),
     ("tone", {"freq_hz": 300, "to_hz": 3000, "sweep_s": 0.5, "sweep_curve": "linear"}),
+    ("pulse", {"kind": "thump", "rate_per_min": 400, "jitter": 1, "double": True, "pan_spread": 1}),
+    ("glitch", {"material": "hum", "length_ms": 1100, "stutter": 7, "dropouts": 0.4, "downsample_hz": 3000}),
+    ("sample", {"loop": False, "start_s": 0.05}),
 ]
 
 
@@ -215,6 +698,7 @@ VARIANTS = [(name, {}) for name in SOURCES] + [
 @pytest.mark.parametrize("sr", [22050, 44100, 96000])
 def test_block_invariance(name, params, sr):
     total = 51037
+    params = with_file(name, params)
     whole = make_generator(name, params, sr, np.random.default_rng(7)).render(total)
     gen = make_generator(name, params, sr, np.random.default_rng(7))
     sizes = [1000, 37, 0, 16383, 1, 16385, 1]
@@ -228,8 +712,8 @@ def test_block_invariance(name, params, sr):
 def test_random_block_sizes_match_one_render(name):
     rng = np.random.default_rng(3)
     sizes = rng.integers(1, 9000, size=12)
-    whole = make_generator(name, {}, SR, np.random.default_rng(1)).render(int(sizes.sum()))
-    gen = make_generator(name, {}, SR, np.random.default_rng(1))
+    whole = make_generator(name, with_file(name, {}), SR, np.random.default_rng(1)).render(int(sizes.sum()))
+    gen = make_generator(name, with_file(name, {}), SR, np.random.default_rng(1))
     pieces = np.concatenate([gen.render(int(n)) for n in sizes])
     assert np.abs(pieces - whole).max() <= 1e-5
 
@@ -239,22 +723,32 @@ def test_deterministic_given_rng_and_seed_matters(name):
     a = render(name, seconds=0.3, seed=11)
     b = render(name, seconds=0.3, seed=11)
     np.testing.assert_array_equal(a, b)
-    if name in ("server_hum", "noise"):
+    if name in ("server_hum", "noise", "glitch"):
         assert not np.array_equal(a, render(name, seconds=0.3, seed=12))
 
 
-@pytest.mark.parametrize("name", list(SOURCES))
+@pytest.mark.parametrize("name", CONTINUOUS)
 def test_default_level_is_minus_20_dbfs(name):
     x = render(name, seconds=8)
-    rms = np.sqrt(np.mean(x**2, axis=0))
-    assert np.all(np.abs(20 * np.log10(rms / TARGET_RMS)) <= 3), rms
+    level = np.sqrt(np.mean(x**2, axis=0))
+    assert np.all(np.abs(20 * np.log10(level / TARGET_RMS)) <= 3), level
     assert np.abs(x).max() < 1.0
     assert np.all(np.abs(x.mean(axis=0)) < 1e-3)
 
 
+def test_transient_sources_levels_at_defaults():
+    pulse = render("pulse", seconds=8)                       # each transient peaks at -6 dBFS
+    assert abs(20 * np.log10(np.abs(pulse).max()) + 6) < 0.1 and np.abs(pulse.mean()) < 1e-4
+    glitch = render("glitch", seconds=1)[:int(0.4 * SR)]     # RMS 0.1 over the burst
+    assert abs(20 * np.log10(rms(glitch) / TARGET_RMS)) <= 1 and np.abs(glitch.mean()) < 2e-3
+    t = np.arange(SR) / SR
+    path = write_audio("level.wav", 0.3 * np.sin(2 * np.pi * 200 * t), SR, subtype="FLOAT")
+    assert abs(np.abs(render("sample", {"path": path}, seconds=1)).max() - 0.3) < 1e-3   # its own level
+
+
 @pytest.mark.parametrize("name", list(SOURCES))
 def test_memory_does_not_grow_with_duration(name):
-    gen = make_generator(name, {}, SR, np.random.default_rng(0))
+    gen = make_generator(name, with_file(name, {}), SR, np.random.default_rng(0))
     for _ in range(3):
         gen.render(SR)
     tracemalloc.start()
@@ -286,8 +780,10 @@ def _params_strategy(source):
             fields[p.name] = st.booleans()
         elif isinstance(p.default, int):
             fields[p.name] = st.integers(int(p.min), int(p.max))
-        else:
+        elif isinstance(p.default, float):
             fields[p.name] = st.floats(p.min, p.max, allow_nan=False)
+    if source.name == "sample":      # a real (quiet, 0.3 s) file, trimmed inside it
+        fields.update(path=st.just(sample_file()), start_s=st.floats(0, 0.2), end_s=st.sampled_from([0.0, 0.25, 0.3]))
     return st.fixed_dictionaries(fields)
 
 
@@ -299,35 +795,41 @@ def any_layer(draw):
     return name, params, sr
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(any_layer(), st.integers(0, 2**32 - 1))
-def test_any_valid_params_give_a_sane_signal(layer, seed):
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(any_layer(), st.integers(0, 2**32 - 1), st.booleans())
+def test_any_valid_params_give_a_sane_signal(layer, seed, automate):
     name, params, sr = layer
     try:
         full = check_params(name, params, "score.toml", "layer.params")
     except ScoreError:
         assume(False)            # a cross-parameter rule (e.g. high_hz <= low_hz) rejected it
     assert set(full) == {p.name for p in SOURCES[name].params}
-    x = make_generator(name, params, sr, np.random.default_rng(seed)).render(sr // 2).astype(np.float64)
-    assert x.shape == (sr // 2, 2)
+    n = sr // 2 if name != "glitch" else int(full["length_ms"] * sr / 1000) + 1    # a one-shot: all of it
+    controls = _sweeps(name, n, seed) if automate else None
+    x = make_generator(name, params, sr, np.random.default_rng(seed)).render(n, controls).astype(np.float64)
+    assert x.shape == (n, 2)
     assert np.isfinite(x).all()
     assert np.abs(x).max() < 1.0
-    assert np.sqrt(np.mean(x**2)) < 2 * TARGET_RMS
+    if name in CONTINUOUS or name == "glitch":
+        assert np.sqrt(np.mean(x**2)) < 2 * TARGET_RMS
     assert np.all(np.abs(x.mean(axis=0)) < 0.02)
 
 
 # --- the table and check_params ---------------------------------------------------------
 
 def test_table_is_documented():
-    assert set(SOURCES) >= {"server_hum", "noise", "drone", "tone"}
+    assert set(SOURCES) >= {"server_hum", "noise", "drone", "tone", "pulse", "ticks", "glitch", "sample"}
+    assert SOURCES["ticks"].factory is SOURCES["pulse"].factory
+    assert SOURCES["ticks"].params == SOURCES["pulse"].params
     for name, source in SOURCES.items():
         assert source.name == name and source.doc and "\n" not in source.doc
         for p in source.params:
             assert p.doc and "\n" not in p.doc
             if p.choices:
                 assert p.default in p.choices
-            elif not isinstance(p.default, str):
+            elif isinstance(p.default, (int, float)) and not isinstance(p.default, bool):
                 assert p.min <= p.default <= p.max
+            assert not p.auto or isinstance(p.default, float)
 
 
 def test_check_params_fills_defaults_and_returns_a_new_dict():
@@ -336,6 +838,7 @@ def test_check_params_fills_defaults_and_returns_a_new_dict():
     assert given_params == {"mains_hz": 50}
     assert full["mains_hz"] == 50.0 and isinstance(full["mains_hz"], float)
     assert full["fans"] == 3 and full["fan_blades"] == 7
+    assert full["psu_whine_hz"] == 15000 and full["seeks_per_min"] == 2 and full["width"] == 1
 
 
 def test_check_params_accepts_int_for_float_and_integral_float_for_int():
@@ -364,6 +867,7 @@ def test_wrong_type_names_key_and_value():
     assert "must be a whole number, got 2.5" in _message("server_hum", {"fans": 2.5})
     assert 'got "3"' in _message("server_hum", {"fans": "3"})
     assert "layer.hum.params.color: must be one of" in _message("noise", {"color": 3})
+    assert "layer.hum.params.double: must be true or false, got 1" in _message("pulse", {"double": 1})
 
 
 def test_out_of_range_names_the_limits():
@@ -377,11 +881,17 @@ def test_bad_choice_lists_the_choices():
     msg = _message("noise", {"color": "purple"})
     assert msg.startswith('score.toml: layer.hum.params.color: must be one of white, pink, brown')
     assert 'got "purple"' in msg
+    assert 'did you mean "thump"?' in _message("pulse", {"kind": "thumb"})
 
 
-def test_cross_parameter_rule():
+def test_cross_parameter_rules():
     msg = _message("noise", {"low_hz": 2000, "high_hz": 500})
     assert "layer.hum.params.high_hz" in msg and "500" in msg and "2000" in msg
+    assert "layer.hum.params.tone_hz: must be 0 (the kind's default) or at least 20, got 5" in \
+        _message("pulse", {"tone_hz": 5})
+    assert "layer.hum.params.high_hz: must be 0 (off) or at least 40, got 5" in _message("noise", {"high_hz": 5})
+    assert "layer.hum.params.psu_whine_hz: must be 0 (off) or at least 1000, got 1" in \
+        _message("server_hum", {"psu_whine_hz": 1})
 
 
 def test_tone_sweep_end_must_be_audible():
