@@ -18,5 +18,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Speed, memory and loudness-meter benchmark (~15 min; `make bench BENCH_ARGS=--quick` for ~5).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) output/*.wav output/*.mp3 output/*.flac output/*.ogg output/*.srt output/*.json

@@ -3,6 +3,8 @@
 Only ``cli.py`` turns them into ``Error: …`` lines and exit codes.
 """
 
+import re
+
 
 class PieceError(Exception):
     """Root of every error this package raises on purpose."""
@@ -29,7 +31,12 @@ class TTSError(RenderError):
     """The speech engine could not speak a sentence."""
 
 
+def _one_line(text: str) -> str:
+    """Control characters (a key with a line break in it) shown escaped, so an error stays one line."""
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
+
+
 def score_error(file, where, what):
-    """Build a ScoreError formatted as ``<file>: <where>: <what>``."""
+    """Build a ScoreError formatted as ``<file>: <where>: <what>``, on one line."""
     parts = [str(p) for p in (file, where) if p]
-    return ScoreError(": ".join(parts + [what]))
+    return ScoreError(_one_line(": ".join(parts + [what])))

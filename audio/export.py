@@ -162,10 +162,13 @@ def tpdf_dither(seed: int, first_sample: int, n: int, channels: int) -> np.ndarr
 
 
 def quantize(block: np.ndarray, bits: int, dither: np.ndarray) -> np.ndarray:
-    """Float (full scale ±1) to integer PCM of ``bits`` with the given dither (in LSB)."""
+    """Float (full scale ±1) to integer PCM of ``bits`` with the given dither (in LSB).
+
+    16-bit comes as int16; 24-bit as int32 with the sample in the top 24 bits, which is how
+    soundfile reads an int32 array (full scale at 2**31) into a 24-bit file."""
     full = 2.0 ** (bits - 1)
-    dtype = np.int16 if bits == 16 else np.int32
-    return np.clip(np.round(block * (full - 1) + dither), -full, full - 1).astype(dtype)
+    pcm = np.clip(np.round(block * (full - 1) + dither), -full, full - 1)
+    return pcm.astype(np.int16) if bits == 16 else pcm.astype(np.int32) << (32 - bits)
 
 
 class FloatWriter:

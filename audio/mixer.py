@@ -69,8 +69,9 @@ class _Layer:
         self.generator = None
         self.gain = float(db_to_gain(lp.gain_db))
         self.pan = pan_gains(lp.pan)
-        self.fade_in = lp.fade_in_s * self.sr
-        self.fade_out = lp.fade_out_s * self.sr
+        # a fade shorter than one sample is no fade (and would divide by almost nothing)
+        self.fade_in = lp.fade_in_s * self.sr if lp.fade_in_s * self.sr >= 1 else 0.0
+        self.fade_out = lp.fade_out_s * self.sr if lp.fade_out_s * self.sr >= 1 else 0.0
 
     def envelope(self, lo: int, hi: int, activity: np.ndarray | None) -> np.ndarray:
         """Gain per sample over [lo, hi): gain × fade-in × fade-out × ducking (activity over the same span)."""
@@ -80,11 +81,11 @@ class _Layer:
         else:
             env = np.full(hi - lo, self.gain)
         fade_in_end = min(hi, lp.start_sample + int(np.ceil(self.fade_in)))
-        if self.fade_in > 0 and fade_in_end > lo:
+        if self.fade_in and fade_in_end > lo:
             idx = np.arange(lo, fade_in_end, dtype=np.float64)
             env[: fade_in_end - lo] *= raised_cosine((idx - lp.start_sample) / self.fade_in)
         fade_out_start = max(lo, lp.end_sample - int(np.ceil(self.fade_out)))
-        if self.fade_out > 0 and fade_out_start < hi:
+        if self.fade_out and fade_out_start < hi:
             idx = np.arange(fade_out_start, hi, dtype=np.float64)
             env[fade_out_start - lo:] *= raised_cosine((lp.end_sample - idx) / self.fade_out)
         if lp.duck_db > 0 and activity is not None:

@@ -118,6 +118,12 @@ def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None, durat
         total = round(duration_s * sr)
         if loop and loop.repeat_every > 0:
             cues = _repeat(cues, round(loop.repeat_every * sr), total, sr, file)
+    if not any(c.n_samples for c in cues) and not sc.layers:
+        raise score_error(file, "piece.text", f"{sc.text_path} has nothing to speak (no letters or digits) and the "
+                          "score has no layers: the piece would be silent")
+    if loop and loop.seamless and 2 * round(loop.crossfade * sr) >= total:
+        raise score_error(file, "loop.crossfade", f"{loop.crossfade:g} s is too long for a piece of {total / sr:.2f} s; "
+                          "a seamless loop's crossfade must be under half its length")
     warnings = []
 
     def time_of(expr, where):
@@ -156,7 +162,8 @@ def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None, durat
                 score_sha256=sc.sha256, engine=voice.engine_id(), warnings=warnings,
                 chapters=_chapters(sc, sentences, cues, time_of, total, sr),
                 loop={"seamless": bool(loop and loop.seamless), "crossfade_s": loop.crossfade if loop else 2.0},
-                tags={"title": p.title, "artist": p.author, "album": p.album, "year": p.year, "genre": p.genre,
+                tags={"title": p.title, "artist": p.author, "album": p.album,
+                      "year": None if p.year is None else f"{p.year:04d}", "genre": p.genre,
                       "comment": p.comment, "cover": p.cover},
                 score=file)
 

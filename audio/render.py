@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 LOUDNESS_TOLERANCE_LU = 0.1  # another output pass is made if the limited mix misses by more
 LOUDNESS_LIMIT_LU = 0.4  # the best try must be at least this close, else the render fails
-MAX_GAIN_ATTEMPTS = 5
+MAX_GAIN_ATTEMPTS = 12  # measuring passes: each limits and meters the mix, no oversampling, no writing
 
 
 class _FloatFile:
@@ -207,17 +207,21 @@ def _master_to_target(mix: _FloatFile, plan: Plan, work: Path, gain_db: float, o
 
 
 def _next_gain_db(tried: list, target_lufs: float) -> float:
-    """The next gain to try. Loudness after the limiter bends below gain (and gating can even make
-    it dip), so: step by the miss first, then interpolate between the closest tries on either side
-    of the target once there are some, else extrapolate along the last two."""
+    """The next gain to try. Loudness after the limiter bends below gain, and gating can even make
+    it dip as gain rises, so: step by the miss first; once tries sit on both sides of the target,
+    interpolate between the two gains that bracket it most tightly (bisect if that repeats a try);
+    else extrapolate along the last two."""
     g1, l1 = tried[-1]
     if len(tried) == 1:
         return g1 + (target_lufs - l1)
-    below = [t for t in tried if t[1] < target_lufs]
-    above = [t for t in tried if t[1] > target_lufs]
-    if below and above:
-        (ga, la), (gb, lb) = max(below, key=lambda t: t[1]), min(above, key=lambda t: t[1])
-        return ga + (gb - ga) * (target_lufs - la) / (lb - la)
+    below = [g for g, lufs in tried if lufs < target_lufs]
+    above = [g for g, lufs in tried if lufs > target_lufs]
+    pairs = [(a, b) for a in below for b in above]
+    if pairs:
+        ga, gb = min(pairs, key=lambda ab: abs(ab[0] - ab[1]))
+        la, lb = dict(tried)[ga], dict(tried)[gb]
+        guess = ga + (gb - ga) * (target_lufs - la) / (lb - la)
+        return guess if all(abs(guess - g) > 1e-3 for g, _ in tried) else (ga + gb) / 2
     g0, l0 = tried[-2]
     slope = (l1 - l0) / (g1 - g0) if g1 != g0 else 1.0
     return g1 + (target_lufs - l1) / min(1.0, max(0.2, slope))
@@ -300,6 +304,9 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
             mix_lufs = _measure(mix, plan, offset)
         else:
             mix_lufs = meter.integrated_lufs()
+        if not np.isfinite(mix_lufs):
+            raise score_error(plan.score or plan.name, "layer", "the mix is silent (below the -70 LUFS gate): "
+                              f"nothing to bring to {plan.master['loudness_lufs']:g} LUFS; raise a layer's gain_db")
         gain_db = master.gain_db_to(mix_lufs, plan.master["loudness_lufs"])
         timings["mix_s"] = time.perf_counter() - t0
 

@@ -306,7 +306,7 @@ def read_table(fields, table, file, where):
     known = {f.name: f for f in fields}
     for key in table:
         if key not in known:
-            raise score_error(file, f"{where}.{key}",
+            raise score_error(file, f"{where}.{key or chr(34) * 2}",
                               f"unknown key{did_you_mean(key, known)} (known: {', '.join(known)})")
     out = {}
     for f in fields:
@@ -363,7 +363,7 @@ def load(path) -> Score:
     known = list(TABLES) + list(ARRAYS)
     for key, value in doc.items():
         if key not in known:
-            raise score_error(file, key, f"unknown table{did_you_mean(key, known)} (known: {', '.join(known)})")
+            raise score_error(file, key or '""', f"unknown table{did_you_mean(key, known)} (known: {', '.join(known)})")
         if key in ARRAYS and not isinstance(value, list):
             raise score_error(file, key, f"must be written [[{key}]] (an array of tables), got {value!r}")
     if "piece" not in doc:
@@ -526,6 +526,10 @@ def _read_layer(raw_layer, i, file, score_dir: Path) -> Layer:
                 return _check_value(f, v, file, w)
         automated[key] = automation.check(points, check_value, lambda t, w: check_time_expr(t, file, w),
                                           file, key_where)
+        if key.startswith("params."):
+            name = key.removeprefix("params.")
+            for _, v, _ in automated[key]:  # each point must also pass the rules across parameters
+                sources.check_params(source, {**values["params"], name: v}, file, f"{where}.params")
         first_value = automated[key][0][1]
         if key.startswith("params."):
             values["params"][key.removeprefix("params.")] = first_value
@@ -539,6 +543,8 @@ TIME_RE = re.compile(r"^\s*(?:(?P<end>end)|cue:(?P<cue>.+?))\s*(?:(?P<sign>[+-])
 
 def parse_time_expr(value):
     """Split a time expression into (kind, cue_text, offset_s); kind is "abs", "end" or "cue"."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
     if isinstance(value, (int, float)):
         return "abs", None, float(value)
     m = TIME_RE.match(value)
@@ -557,6 +563,8 @@ def check_time_expr(value, file, where):
     kind, _, offset = parsed
     if kind == "abs" and not (0 <= offset <= MAX_DURATION_S and math.isfinite(offset)):
         raise score_error(file, where, f"must be between 0 and {MAX_DURATION_S:g} seconds, got {value!r}")
+    if not abs(offset) <= MAX_DURATION_S:  # also catches an offset too long to be a number
+        raise score_error(file, where, f"the offset must be at most {MAX_DURATION_S:g} seconds, got {value!r}")
 
 
 def output_stem(path: Path) -> str:

@@ -17,9 +17,11 @@ mutations of the TOML text. Mutations are driven by the schema itself (``score.T
 This file is the CI profile (derandomized, well under 40 s on 2 cores). ``benchmarks/fuzz_long.py``
 runs the same strategies for thousands of examples in worker processes with a timeout per example.
 
-Known bugs are listed in ``KNOWN_BUGS`` (each with a strict-xfail reproducer below): the property
-tests tolerate them so CI stays useful for new failures; a fixed bug makes its reproducer XPASS,
-which fails, as a reminder to delete the entry. ``PIECE_FUZZ_STRICT=1`` tolerates nothing.
+Known, not yet fixed bugs go in ``KNOWN_BUGS`` (each with a strict-xfail reproducer at the end): the
+property tests tolerate them so CI stays useful for new failures; a fixed bug makes its reproducer
+XPASS, which fails, as a reminder to turn it into a regression test and delete the entry.
+``PIECE_FUZZ_STRICT=1`` tolerates nothing. The bugs the fuzzer found so far are at the end, as
+regression tests (fixed) or strict xfails (open).
 """
 
 from __future__ import annotations
@@ -797,7 +799,8 @@ def run_example(folder: Path, score_bytes: bytes, text: str, opts: dict | None =
     except ScoreError as e:
         key = score_error_key(str(e), file)
         if key is None:
-            return Outcome("failure", "ScoreError naming no key path", str(e), {"stage": stage})
+            head = str(e).removeprefix(file + ": ").split(":")[0].split(" (")[0][:40]
+            return Outcome("failure", f"ScoreError naming no key path ({head})", str(e), {"stage": stage})
         return Outcome("score_error", key, str(e), {"stage": stage})
     except Hang as e:
         return Outcome("failure", f"hang in {stage}", f"{e}\n{traceback.format_exc()}", {"stage": stage})
@@ -857,20 +860,6 @@ def _known(kind, pattern):
 
 
 KNOWN_BUGS = {
-    # an envelope point's time that is a list or table reaches TIME_RE.match: TypeError
-    "envelope-time-not-str": _known("TypeError in score.py:parse_time_expr", r"expected string"),
-    # "end+999…9" (a float offset that overflows to inf) passes the check; resolve rounds inf*sr
-    "time-offset-overflow": _known("OverflowError in plan.py", r"infinity"),
-    # a piece with nothing audible (speechless text, or voice.volume 0, and no layer) renders at -inf LUFS
-    "silent-piece-renders": _known("off target: loudness (silent piece)", r""),
-    # loop.seamless with a crossfade of half the piece or more fails in render, not as loop.crossfade
-    "seamless-crossfade-render-error": _known("RenderError in render.py:_make_seamless", r"twice the crossfade"),
-    # a top-level key "" is refused with a message that names no key: "piece.toml: unknown table (…)"
-    "empty-top-level-key": _known("ScoreError naming no key path", r"\.toml: unknown table"),
-    # piece.year 0..999 (in range) is refused by the MP3/Vorbis tag writer at render time: plain ValueError
-    "year-below-1000": _known("ValueError in tags.py", r"tag year must be YYYY"),
-    # master.bit_depth = 24: WAV/FLAC samples are written 48 dB too quiet (int32 values at 24-bit scale)
-    "24-bit-48-db-quiet": _known("off target by ffmpeg's ebur128", r"bit_depth 24"),
 }
 
 
@@ -916,10 +905,8 @@ def _folder(work: Path) -> Path:
     return Path(tempfile.mkdtemp(dir=work))
 
 
-@given(st.recursive(st.one_of(st.booleans(), numbers_(), unicode_strings(), st.dates(), st.times()),
-                    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                            st.dictionaries(unicode_strings(8), inner, max_size=3)), max_leaves=12)
-       .flatmap(lambda v: st.dictionaries(unicode_strings(8), st.just(v), min_size=1, max_size=3)))
+@given(st.dictionaries(unicode_strings(8), st.one_of(any_value(2), st.lists(st.dictionaries(
+    unicode_strings(8), any_value(1), max_size=3), min_size=1, max_size=2)), min_size=1, max_size=4))
 @CI
 def test_the_toml_writer_round_trips(doc):
     import tomllib
@@ -956,7 +943,7 @@ def test_a_5000_character_line_without_punctuation(work, cache):
 
 
 @given(examples())
-@settings(CI, max_examples=60)
+@settings(CI, max_examples=150)
 def test_load_and_resolve_give_a_plan_or_a_score_error_naming_a_key(work, cache, example):
     doc, label, text, opts, notes = example
     note(f"text: {label}; options: {opts}; mutations: {notes}")
@@ -965,7 +952,7 @@ def test_load_and_resolve_give_a_plan_or_a_score_error_naming_a_key(work, cache,
 
 
 @given(byte_mutations())
-@settings(CI, max_examples=50)
+@settings(CI, max_examples=100)
 def test_byte_mutations_of_the_toml_load_or_fail_with_a_position(work, cache, mutation):
     data, notes = mutation
     note(f"mutations: {notes}")
@@ -974,7 +961,7 @@ def test_byte_mutations_of_the_toml_load_or_fail_with_a_position(work, cache, mu
 
 
 @given(examples(for_render=True))
-@settings(CI, max_examples=12)
+@settings(CI, max_examples=20)
 def test_renders_meet_the_master_targets_or_fail_with_a_score_error(work, cache, example):
     doc, label, text, opts, notes = example
     note(f"text: {label}; options: {opts}; mutations: {notes}")
@@ -983,7 +970,7 @@ def test_renders_meet_the_master_targets_or_fail_with_a_score_error(work, cache,
     assert_property(outcome, folder)
 
 
-# ----------------------------------------------------------------------------- known bugs, reproduced
+# ----------------------------------------------------------------------------- bugs the fuzzer found, reproduced
 
 def _repro(work, cache, toml_text: str, text=BASE_TEXT, render_it=True):
     return run_example(_folder(work), toml_text.encode(), text, render_it=render_it, cache=cache)
@@ -998,34 +985,34 @@ def test_a_parameter_envelope_renders(work, cache):  # was an AttributeError (so
     assert out.kind == "rendered", out.detail
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an envelope point's time that is a list raises TypeError")
-def test_bug_envelope_time_of_the_wrong_type_is_a_score_error(work, cache):
+# fixed; kept as a regression test
+def test_fixed_envelope_time_of_the_wrong_type_is_a_score_error(work, cache):
     out = _repro(work, cache, MINIMAL + '[[layer]]\nname = "a"\nsource = "noise"\ngain_db = [[[1], -20.0]]\n',
                  render_it=False)
     assert out.kind == "score_error", out.detail
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a time offset that overflows a float raises OverflowError")
-def test_bug_huge_time_offset_is_a_score_error(work, cache):
+# fixed; kept as a regression test
+def test_fixed_huge_time_offset_is_a_score_error(work, cache):
     out = _repro(work, cache, MINIMAL + '[[layer]]\nname = "a"\nsource = "noise"\nend = "end+' + "9" * 400 + '"\n',
                  render_it=False)
     assert out.kind == "score_error", out.detail
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a piece with nothing audible renders at -inf LUFS instead of failing")
-def test_bug_a_silent_piece_is_a_score_error(work, cache):
+# fixed; kept as a regression test
+def test_fixed_a_silent_piece_is_a_score_error(work, cache):
     out = _repro(work, cache, MINIMAL, text="...\n")
     assert out.kind == "score_error", (out.kind, out.key, out.detail)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: seamless crossfade longer than half the piece is a RenderError")
-def test_bug_a_seamless_crossfade_too_long_is_a_score_error(work, cache):
+# fixed; kept as a regression test
+def test_fixed_a_seamless_crossfade_too_long_is_a_score_error(work, cache):
     out = _repro(work, cache, MINIMAL + "[loop]\nseamless = true\ncrossfade = 30.0\n")
     assert out.kind == "score_error", out.detail
 
 
-@pytest.mark.xfail(strict=True, reason="bug: 24-bit WAV/FLAC are written 48 dB too quiet")
-def test_bug_24_bit_files_are_on_target(work, cache):
+# fixed; kept as a regression test
+def test_fixed_24_bit_files_are_on_target(work, cache):
     out = _repro(work, cache, MINIMAL.replace('formats = ["wav"]', 'formats = ["wav", "flac"]\nbit_depth = 24'))
     assert out.kind == "rendered", out.detail
     from conftest import ebur128
@@ -1033,17 +1020,15 @@ def test_bug_24_bit_files_are_on_target(work, cache):
         assert abs(ebur128(out.info["files"][fmt])["lufs"] - -16.0) <= 0.5, fmt
 
 
-@pytest.mark.xfail(strict=True, reason="bug: piece.year below 1000 (in range) fails in the MP3/FLAC/OGG tag writer")
-def test_bug_year_zero_renders(work, cache):
+# fixed; kept as a regression test
+def test_fixed_year_zero_renders(work, cache):
     out = _repro(work, cache, MINIMAL.replace('sample_rate = 22050', 'sample_rate = 22050\nyear = 999')
                  .replace('formats = ["wav"]', 'formats = ["wav", "mp3"]'))
     assert out.ok, out.detail
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the gain search gives up on a reachable target: loudness after the "
-                   "limiter is not monotonic in gain (+10 dB: -20.1 LUFS, +12 dB: -22.8, +30 dB: -15.9); five "
-                   "tries end in a ScoreError saying -16 LUFS cannot be reached")
-def test_bug_the_gain_search_finds_a_reachable_target(work, cache):
+# fixed; kept as a regression test
+def test_fixed_the_gain_search_finds_a_reachable_target(work, cache):
     out = _repro(work, cache, '[piece]\ntitle = "x"\ntext = "piece.txt"\n[pauses]\nlead_in = 0.5\ntail = 0.8\n'
                  '[[layer]]\nname = "bed"\nsource = "tone"\n'
                  '[[layer]]\nname = "click"\nsource = "pulse"\nstart = 0.2\ngain_db = 0.0\nfade_in = 0.0\n'
@@ -1061,8 +1046,27 @@ def test_bug_speech_does_not_depend_on_what_was_spoken_before(tmp_path):
     assert first.shape == again.shape and np.array_equal(first, again)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an empty top-level key gets an error naming no key")
-def test_bug_an_empty_top_level_key_is_named(work, cache):
+# fixed; kept as a regression test
+def test_fixed_a_parameter_envelope_is_checked_at_load(work, cache):
+    out = _repro(work, cache, MINIMAL + '[[layer]]\nname = "room"\nsource = "noise"\n'
+                 'params = {high_hz = 900.0, low_hz = [[0.0, 2000.0]]}\n', render_it=False)
+    assert out.kind == "score_error" and out.key == "layer.params.high_hz", (out.kind, out.detail)
+
+
+# fixed; kept as a regression test
+def test_fixed_a_subnormal_fade_out_renders_without_warnings(work, cache):
+    out = _repro(work, cache, MINIMAL + '[[layer]]\nname = "a"\nsource = "tone"\nfade_out = 5e-324\n')
+    assert out.ok, out.detail
+
+
+# fixed; kept as a regression test
+def test_fixed_error_messages_are_one_line(work, cache):
+    out = _repro(work, cache, MINIMAL.replace("[master]", '[master]\n"line\\nbreak" = 1'), render_it=False)
+    assert out.kind == "score_error" and "\n" not in out.detail, out.detail
+
+
+# fixed; kept as a regression test
+def test_fixed_an_empty_top_level_key_is_named(work, cache):
     out = _repro(work, cache, '"" = 1\n' + MINIMAL, render_it=False)
     assert out.ok, out.detail
 

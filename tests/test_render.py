@@ -258,7 +258,11 @@ def test_outputs_get_ordinary_file_permissions(rendered):
 
 
 def test_an_unreachable_loudness_target_is_a_score_error_naming_the_key(tmp_path):
-    p = make(tmp_path, 22050, 1, body=SCORE + "loudness_lufs = -5.0\ntrue_peak_dbtp = -12.0\n")
+    # a pure 1 kHz tone limited to -12 dBTP can at most become a square wave of about -12.7 LUFS
+    body = ('[piece]\ntitle = "t"\ntext = "TEXT"\nsample_rate = 22050\nchannels = 1\n'
+            '[[layer]]\nname = "tone"\nsource = "tone"\n[layer.params]\nfreq_hz = 1000\n'
+            '[master]\nformats = ["wav"]\nloudness_lufs = -5.0\ntrue_peak_dbtp = -12.0\n')
+    p = plan.resolve(score.load(write_score(tmp_path, body, "...")), ClipCache())
     with pytest.raises(ScoreError, match=r"master\.loudness_lufs: -5 LUFS cannot be reached under the -12 dBTP"):
         render_to(p, tmp_path / "out")
     assert not (tmp_path / "out" / "piece.wav").exists()

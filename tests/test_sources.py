@@ -759,7 +759,7 @@ def test_memory_does_not_grow_with_duration(name):
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert grown < 200_000
+    assert grown < 1_000_000  # keeping each 1 s block (353 kB) would pass this within three blocks
 
 
 def test_render_output_contract():
