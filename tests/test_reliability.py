@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from conftest import REPO, write_score
 
 from audio.cli import main
+from audio.errors import ScoreError
 
 BODY = """
 [piece]
@@ -139,3 +140,48 @@ def test_a_line_of_5000_characters_without_punctuation_is_spoken_in_full(tmp_pat
     words = len(line.split())
     assert len(p.cues[0].words) == words
     assert p.cues[0].end_s - p.cues[0].start_s > 0.5 * words * 60 / 150
+
+
+def test_two_renders_of_one_score_at_once_leave_valid_outputs_and_cache(tmp_path):
+    import soundfile as sf
+    score = write_score(tmp_path, BODY.format(seed=4).replace("240.0", "30.0"), TEXT + "A third sentence now.\n")
+    env = {**os.environ, "PIECE_CACHE_DIR": str(tmp_path / "cache")}  # both start cold, on one cache
+    procs = [subprocess.Popen([sys.executable, "-m", "audio", "render", str(score), "-o", str(tmp_path / "out"), "-q"],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    assert leftovers(tmp_path / "out") == []
+    audio, rate = sf.read(tmp_path / "out" / "piece.wav")
+    assert audio.shape[0] == 30 * rate
+    entries = list((tmp_path / "cache").rglob("*.npz"))
+    assert len(entries) == 3 and not list((tmp_path / "cache").rglob("*.tmp"))
+    from audio import voice
+    for entry in entries:
+        voice._read_entry(entry)  # each passes its checksum
+
+
+def test_a_missing_ffmpeg_names_the_package_to_install(monkeypatch):
+    import builtins
+
+    from audio import export
+    from audio.errors import RenderError
+    real_import = builtins.__import__
+
+    def no_imageio_ffmpeg(name, *args, **kwargs):
+        if name == "imageio_ffmpeg":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_imageio_ffmpeg)
+    with pytest.raises(RenderError, match="install the Python package imageio-ffmpeg"):
+        export.ffmpeg_exe()
+
+
+def test_a_tts_failure_names_the_sentence_and_the_voice(tmp_path, monkeypatch):
+    from audio import plan, score, voice
+    monkeypatch.setattr(voice, "_synthesize_once", lambda text, settings: None)
+    path = write_score(tmp_path, '[piece]\ntitle = "T"\ntext = "TEXT"\n', "Hello.\n")
+    with pytest.raises(ScoreError) as caught:
+        plan.resolve(score.load(path), voice.ClipCache(tmp_path / "c"))
+    message = str(caught.value)
+    assert "piece.text: line 1" in message and "'Hello.'" in message and "voice 'en-us'" in message
