@@ -17,7 +17,6 @@ lfilter, soft knee, 1.1 s; pedalboard.Compressor is 0.4 s but hard-knee, with th
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import math
@@ -30,7 +29,7 @@ from scipy import fft as sfft
 from scipy import signal
 
 from audio.errors import score_error
-from audio.sources import Param
+from audio.sources.core import Param, check_param_value, show_value, suggest
 
 NYQUIST_FRACTION = 0.45        # every corner is clamped to at most this fraction of the sample rate
 RMS_WINDOW_MS = 10.0           # time constant of the compressor's RMS detector
@@ -147,11 +146,11 @@ def _eq_resolve(given: dict, full: dict) -> dict:
 def _eq_check(p: dict) -> tuple[str, str] | None:
     for key in ("low_cut_hz", "high_cut_hz"):
         if 0 < p[key] < MIN_CUT_HZ:
-            return key, f"must be 0 (off) or at least {MIN_CUT_HZ:g}, got {_show(p[key])}"
+            return key, f"must be 0 (off) or at least {MIN_CUT_HZ:g}, got {show_value(p[key])}"
     if p["low_cut_hz"] > 0 and p["high_cut_hz"] > 0 and p["low_cut_hz"] >= p["high_cut_hz"]:
         hint = f'; preset "{p["preset"]}" sets the cuts not given' if p["preset"] != "none" else ""
-        return "high_cut_hz", (f"must be above low_cut_hz ({_show(p['low_cut_hz'])}), "
-                               f"got {_show(p['high_cut_hz'])}{hint}")
+        return "high_cut_hz", (f"must be above low_cut_hz ({show_value(p['low_cut_hz'])}), "
+                               f"got {show_value(p['high_cut_hz'])}{hint}")
     return None
 
 
@@ -605,64 +604,15 @@ EFFECTS: dict[str, Effect] = {e.name: e for e in (
 
 # --- validation -------------------------------------------------------------------
 
-def _show(v) -> str:
-    """A value as the message shows it: TOML-ish, strings quoted, 40.0 as 40."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, float):
-        return str(int(v)) if v.is_integer() else f"{v:g}"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {_show(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, list):
-        return "[" + ", ".join(_show(x) for x in v) + "]"
-    return str(v)
-
-
-def _suggest(word, known) -> str:
-    close = difflib.get_close_matches(word, list(known), n=1) if isinstance(word, str) else []
-    return f'; did you mean "{close[0]}"?' if close else ""
-
-
-def _check_value(p: Param, v, file: str, where: str):
-    def fail(what):
-        return score_error(file, where, what)
-
-    if isinstance(p.default, bool):
-        if not isinstance(v, bool):
-            raise fail(f"must be true or false, got {_show(v)}")
-        return v
-    if isinstance(p.default, str):
-        if not isinstance(v, str):
-            raise fail(f"must be a string, got {_show(v)}")
-        if p.choices and v not in p.choices:
-            raise fail(f"must be one of {', '.join(p.choices)}, got {_show(v)}{_suggest(v, p.choices)}")
-        return v
-    whole = isinstance(p.default, int)
-    if not isinstance(v, numbers.Real) or isinstance(v, bool):
-        raise fail(f"must be a {'whole number' if whole else 'number'}, got {_show(v)}")
-    if not math.isfinite(v):
-        raise fail(f"must be a finite number, got {_show(v)}")
-    if whole and not float(v).is_integer():
-        raise fail(f"must be a whole number, got {_show(v)}")
-    v = int(v) if whole else float(v)
-    if (p.min is not None and v < p.min) or (p.max is not None and v > p.max):
-        rule = (f"between {_show(p.min)} and {_show(p.max)}" if p.min is not None and p.max is not None
-                else f"at least {_show(p.min)}" if p.min is not None else f"at most {_show(p.max)}")
-        raise fail(f"must be {rule}, got {_show(v)}")
-    return v
-
-
 def check_effect(item, file: str, where: str) -> dict:
     """Validate one chain entry {effect = "...", ...}; return {"effect": name, **every param}."""
     if not isinstance(item, dict):
-        raise score_error(file, where, f'must be a table like {{effect = "reverb", wet = 0.2}}, got {_show(item)}')
+        raise score_error(file, where, f'must be a table like {{effect = "reverb", wet = 0.2}}, got {show_value(item)}')
     if "effect" not in item:
         raise score_error(file, where, f'needs an effect key (known: {", ".join(EFFECTS)})')
     name = item["effect"]
     if not isinstance(name, str) or name not in EFFECTS:
-        raise score_error(file, f"{where}.effect", f"unknown effect {_show(name)}{_suggest(name, EFFECTS)}"
+        raise score_error(file, f"{where}.effect", f"unknown effect {show_value(name)}{suggest(name, EFFECTS)}"
                                                    f' (known: {", ".join(EFFECTS)})')
     effect = EFFECTS[name]
     given = {k: v for k, v in item.items() if k != "effect"}
@@ -670,8 +620,8 @@ def check_effect(item, file: str, where: str) -> dict:
     for key in given:
         if key not in names:
             raise score_error(file, f"{where}.{key}", f'unknown parameter "{key}" for effect {name}'
-                                                      f'{_suggest(key, names)} (known: {", ".join(names)})')
-    full = {p.name: _check_value(p, given[p.name], file, f"{where}.{p.name}") if p.name in given else p.default
+                                                      f'{suggest(key, names)} (known: {", ".join(names)})')
+    full = {p.name: check_param_value(p, given[p.name], file, f"{where}.{p.name}") if p.name in given else p.default
             for p in effect.params}
     if effect.resolve:
         full = effect.resolve(given, full)
@@ -688,7 +638,7 @@ def check_chain(chain, file: str, where: str) -> list[dict]:
     """
     if not isinstance(chain, list):
         raise score_error(file, where, f'must be a list of tables like [{{effect = "eq", preset = "radio"}}], '
-                                       f'got {_show(chain)}')
+                                       f'got {show_value(chain)}')
     return [check_effect(item, file, f"{where}[{i}]") for i, item in enumerate(chain)]
 
 

@@ -436,7 +436,7 @@ def test_unknown_param_names_the_key_path_and_a_suggestion():
     ({"effect": "lowpass", "order": 2.5}, "voice.effects[0].order", "whole number, got 2.5"),
     ({"effect": "lowpass", "cutoff_hz": 5}, "voice.effects[0].cutoff_hz", "between 10 and 20000, got 5"),
     ({"effect": "eq", "preset": "telefone"}, "voice.effects[0].preset", 'got "telefone"; did you mean "telephone"'),
-    ({"effect": "eq", "preset": 3}, "voice.effects[0].preset", "must be a string, got 3"),
+    ({"effect": "eq", "preset": 3}, "voice.effects[0].preset", "must be one of none, radio, telephone, got 3"),
     ({"effect": "eq", "low_cut_hz": 4}, "voice.effects[0].low_cut_hz", "0 (off) or at least 10, got 4"),
     ({"effect": "eq", "low_cut_hz": 2000, "high_cut_hz": 1000}, "voice.effects[0].high_cut_hz",
      "above low_cut_hz (2000), got 1000"),

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
-import math
 import numbers
 
 import numpy as np
 
 from audio.errors import score_error
 
-from .core import Generator, Param, Source, _Controls, _show
+from .core import Generator, Param, Source, _Controls, _show, check_param_value, suggest
 from .events import PULSE_KINDS, Glitch, Pulse, pulse_check
 from .hum import ServerHum, server_hum_check
 from .noise import COLOURS, Noise, noise_check
@@ -113,43 +111,9 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
 
 # --- validation -------------------------------------------------------------------
 
-def _suggest(word, known) -> str:
-    close = difflib.get_close_matches(word, known, n=1) if isinstance(word, str) else []
-    return f'; did you mean "{close[0]}"?' if close else ""
-
-
-def _check_value(p: Param, v, file: str, where: str):
-    def fail(what):
-        return score_error(file, where, what)
-
-    if isinstance(p.default, bool):
-        if not isinstance(v, bool):
-            raise fail(f"must be true or false, got {_show(v)}")
-        return v
-    if isinstance(p.default, str):
-        if p.choices and v not in p.choices:
-            raise fail(f"must be one of {', '.join(p.choices)}, got {_show(v)}{_suggest(v, p.choices)}")
-        if not isinstance(v, str):
-            raise fail(f"must be a string, got {_show(v)}")
-        return v
-    whole = isinstance(p.default, int)
-    if not isinstance(v, numbers.Real) or isinstance(v, bool):
-        raise fail(f"must be a {'whole number' if whole else 'number'}, got {_show(v)}")
-    if not math.isfinite(v):
-        raise fail(f"must be a finite number, got {_show(v)}")
-    if whole and not float(v).is_integer():
-        raise fail(f"must be a whole number, got {_show(v)}")
-    v = int(v) if whole else float(v)
-    if (p.min is not None and v < p.min) or (p.max is not None and v > p.max):
-        rule = (f"between {_show(p.min)} and {_show(p.max)}" if p.min is not None and p.max is not None
-                else f"at least {_show(p.min)}" if p.min is not None else f"at most {_show(p.max)}")
-        raise fail(f"must be {rule}, got {_show(v)}")
-    return v
-
-
 def _source(source_name: str, file: str = "", where: str = "") -> Source:
     if source_name not in SOURCES:
-        raise score_error(file, where, f'unknown source "{source_name}"{_suggest(source_name, SOURCES)}'
+        raise score_error(file, where, f'unknown source "{source_name}"{suggest(source_name, SOURCES)}'
                                        f' (known: {", ".join(SOURCES)})')
     return SOURCES[source_name]
 
@@ -167,8 +131,8 @@ def check_params(source_name: str, params: dict, file: str, where: str) -> dict:
     for key in params:
         if key not in names:
             raise score_error(file, at(key), f'unknown parameter "{key}" for source {source_name}'
-                                             f'{_suggest(key, names)} (known: {", ".join(names)})')
-    full = {p.name: _check_value(p, params[p.name], file, at(p.name)) if p.name in params else p.default
+                                             f'{suggest(key, names)} (known: {", ".join(names)})')
+    full = {p.name: check_param_value(p, params[p.name], file, at(p.name)) if p.name in params else p.default
             for p in source.params}
     problem = source.check(full) if source.check else None
     if problem:
@@ -182,8 +146,8 @@ def check_value(source_name: str, name: str, value, file: str, where: str):
     spec = {p.name: p for p in source.params}
     if name not in spec:
         raise score_error(file, where, f'unknown parameter "{name}" for source {source_name}'
-                                       f'{_suggest(name, spec)} (known: {", ".join(spec)})')
-    return _check_value(spec[name], value, file, where)
+                                       f'{suggest(name, spec)} (known: {", ".join(spec)})')
+    return check_param_value(spec[name], value, file, where)
 
 
 def automatable(source_name: str) -> tuple[str, ...]:
