@@ -276,6 +276,8 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         if seamless and not export.FORMATS[fmt].loops:
             raise RenderError(f"{plan.name}: {fmt} cannot loop without a gap (the encoder pads the start and end); "
                               "choose wav, flac, ogg or opus for a loop")
+    if picture and not {"wav", "flac"} & set(formats):
+        raise RenderError(f"{plan.name}: a picture is drawn from the WAV or FLAC; add one of them to the formats")
     sr, ch = plan.sample_rate, plan.channels
     timings = {}
     work = export.work_dir(out_dir, plan.name)
@@ -350,10 +352,7 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     if picture:
         from audio import picture as picture_module
         png = out_dir / f"{plan.name}.png"
-        source = written.get("wav") or written.get("flac")
-        if source is None:
-            raise RenderError(f"{plan.name}: a picture is drawn from the WAV or FLAC; add one of them to the formats")
-        picture_module.draw(manifest, Path(source), png)
+        picture_module.draw(manifest, Path(written.get("wav") or written["flac"]), png)
         manifest["files"]["png"] = str(png)
     export.write_json(out_dir / f"{plan.name}.json", manifest)
     return manifest
