@@ -10,14 +10,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import firwin, sosfilt, upfirdn
+from scipy.ndimage import convolve1d, minimum_filter1d, uniform_filter1d
+from scipy.signal import firwin, sosfilt
 
 OVERSAMPLE = 4  # BS.1770-4 Annex 2: true peak from 4x oversampling
 _TP_TAPS = 32 * OVERSAMPLE + 1  # odd, so the interpolator's delay is a whole number of samples
 _TP_FILTER = firwin(_TP_TAPS, 1.0 / OVERSAMPLE, window=("kaiser", 8.0)) * OVERSAMPLE
 _TP_DELAY = (_TP_TAPS - 1) // 2  # in oversampled samples
 TP_REACH = _TP_TAPS // OVERSAMPLE + 1  # input samples the interpolator sees on each side
+# the interpolator's phases 1..3 (phase 0 is a unit impulse: the samples themselves), as short
+# convolutions: the same values as upfirdn's 4x output at n + j/4, at float32 and a quarter less work
+_TP_PHASES = [_TP_FILTER[j::OVERSAMPLE].astype(np.float32) for j in range(1, OVERSAMPLE)]
 
 LIMITER_ATTACK_S = 0.003  # each of the two smoothing stages; the lookahead is twice this
 LIMITER_HOLD_S = 0.030
@@ -94,13 +97,16 @@ def true_peak_envelope(x: np.ndarray, floor: float = 0.0) -> np.ndarray:
     env = np.pad(sample, (0, n_chunks * TP_CHUNK - n)).reshape(n_chunks, TP_CHUNK)
     need = np.flatnonzero(env.max(axis=1) * MAX_OVERSHOOT >= floor)
     if need.size:
-        reach = _TP_TAPS // OVERSAMPLE + 1
+        reach = TP_REACH
         xp = np.pad(x, ((reach, n_chunks * TP_CHUNK - n + reach), (0, 0)))
         rows = need[:, None] * TP_CHUNK + np.arange(TP_CHUNK + 2 * reach)[None, :]
-        y = upfirdn(_TP_FILTER, xp[rows], up=OVERSAMPLE, axis=1)
-        start = _TP_DELAY + OVERSAMPLE * reach
-        y = np.abs(y[:, start: start + OVERSAMPLE * TP_CHUNK])
-        env[need] = np.maximum(env[need], y.reshape(need.size, TP_CHUNK, -1).max(axis=2))
+        segments = xp[rows].astype(np.float32)
+        middle = slice(reach, reach + TP_CHUNK)
+        peak = np.abs(segments[:, middle]).max(axis=2)  # phase 0 is the samples themselves
+        for phase in _TP_PHASES:  # the samples 1/4, 2/4 and 3/4 of the way to the next
+            between = convolve1d(segments, phase, axis=1, mode="constant")[:, middle]
+            np.maximum(peak, np.abs(between).max(axis=2), out=peak)
+        env[need] = np.maximum(env[need], peak)
     return env.ravel()[:n]
 
 
