@@ -137,6 +137,15 @@ def timeline_layout(manifest: dict, axis_width_px: float) -> dict:
 
 # ---------------------------------------------------------------- streaming analysis
 
+def _open_audio(wav_path: Path):
+    """The audio file to draw, open for reading; a RenderError naming it if it cannot be read."""
+    import soundfile as sf
+    try:
+        return sf.SoundFile(str(wav_path))
+    except (RuntimeError, sf.LibsndfileError) as e:
+        raise RenderError(f"{wav_path}: cannot read the audio to draw it: {e}") from None
+
+
 def column_edges(n_frames: int, n_columns: int) -> np.ndarray:
     """First frame of each column, and ``n_frames`` last: ``n_columns + 1`` non-decreasing ints."""
     return (np.arange(n_columns + 1, dtype=np.int64) * n_frames + n_columns - 1) // n_columns
@@ -149,14 +158,8 @@ def waveform_columns(wav_path: Path, n_columns: int, block_frames: int = BLOCK_F
     Reads the file in blocks of ``block_frames``; the result does not depend on the block size.
     A column that holds no frame (a file shorter than the panel is wide) repeats its neighbour.
     """
-    import soundfile as sf
-
     wav_path = Path(wav_path)
-    try:
-        f = sf.SoundFile(str(wav_path))
-    except (RuntimeError, sf.LibsndfileError) as e:
-        raise RenderError(f"{wav_path}: cannot read the audio to draw it: {e}") from None
-    with f:
+    with _open_audio(wav_path) as f:
         n, rate_hz = f.frames, f.samplerate
         if n == 0:
             raise RenderError(f"{wav_path}: the audio file holds no samples, nothing to draw")
@@ -210,14 +213,8 @@ def spectrogram_columns(wav_path: Path, n_columns: int, n_rows: int,
     taken to bands by ``band_map``/``to_bands``. Memory holds one batch of frames, whatever the
     file's length.
     """
-    import soundfile as sf
-
     wav_path = Path(wav_path)
-    try:
-        f = sf.SoundFile(str(wav_path))
-    except (RuntimeError, sf.LibsndfileError) as e:
-        raise RenderError(f"{wav_path}: cannot read the audio to draw it: {e}") from None
-    with f:
+    with _open_audio(wav_path) as f:
         n, rate_hz = f.frames, f.samplerate
         fft_size = FFT_SIZE if rate_hz <= 48000 else FFT_SIZE * 2 ** math.ceil(math.log2(rate_hz / 48000))
         window = np.hanning(fft_size).astype(np.float32)

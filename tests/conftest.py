@@ -7,9 +7,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,15 +35,6 @@ def ebur128(path) -> dict:
     lufs = float(re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary).group(1))
     peak = float(re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1))
     return {"lufs": lufs, "dbtp": peak}
-
-
-def decode(path, rate_hz=None) -> np.ndarray:
-    """Decode any audio file with ffmpeg into float32 (n, channels)."""
-    info = sf.info(str(path)) if str(path).endswith((".wav", ".flac")) else None
-    if info:
-        data, _ = sf.read(str(path), always_2d=True, dtype="float32")
-        return data
-    raise ValueError(f"decode: unsupported {path}")
 
 
 def write_score(folder: Path, body: str, text: str, name="piece") -> Path:
