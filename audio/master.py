@@ -14,13 +14,20 @@ from scipy.ndimage import convolve1d, minimum_filter1d, uniform_filter1d
 from scipy.signal import firwin, sosfilt
 
 OVERSAMPLE = 4  # BS.1770-4 Annex 2: true peak from 4x oversampling
-_TP_TAPS = 32 * OVERSAMPLE + 1  # odd, so the interpolator's delay is a whole number of samples
+# 16 taps per phase: on tones up to 20 kHz, pink and brown noise and speech it reads within 0.005 dB
+# of ideal (FFT) 16x upsampling and of a 32-tap interpolator; on full-band white noise, whose peaks
+# are made near Nyquist, it reads up to 0.15 dB under ffmpeg's ebur128 (12 taps: 0.26 dB), which
+# the limiter's margin covers. Half the work of 32 taps.
+_TP_TAPS = 16 * OVERSAMPLE + 1  # odd, so the interpolator's delay is a whole number of samples
 _TP_FILTER = firwin(_TP_TAPS, 1.0 / OVERSAMPLE, window=("kaiser", 8.0)) * OVERSAMPLE
 _TP_DELAY = (_TP_TAPS - 1) // 2  # in oversampled samples
 TP_REACH = _TP_TAPS // OVERSAMPLE + 1  # input samples the interpolator sees on each side
 # the interpolator's phases 1..3 (phase 0 is a unit impulse: the samples themselves), as short
 # convolutions: the same values as upfirdn's 4x output at n + j/4, at float32 and a quarter less work
 _TP_PHASES = [_TP_FILTER[j::OVERSAMPLE].astype(np.float32) for j in range(1, OVERSAMPLE)]
+# no interpolated value exceeds the largest sample within TP_REACH by more than its phase's sum of
+# |taps| (1.95, 5.8 dB): a bound, not a guess, so chunks under it can skip the oversampling
+MAX_OVERSHOOT = max(float(np.abs(p.astype(np.float64)).sum()) for p in _TP_PHASES) * (1 + 1e-6)
 
 LIMITER_ATTACK_S = 0.003  # each of the two smoothing stages; the lookahead is twice this
 LIMITER_HOLD_S = 0.030
@@ -58,7 +65,10 @@ class LoudnessMeter:
 
     def add(self, block: np.ndarray):
         y, self.zi = sosfilt(self.sos, block, axis=0, zi=self.zi)
-        power = np.concatenate([self.carry, np.sum(y * y, axis=1)])
+        power = y[:, 0] * y[:, 0]
+        for c in range(1, y.shape[1]):  # summed channel by channel: numpy reduces a short last axis slowly
+            power += y[:, c] * y[:, c]
+        power = np.concatenate([self.carry, power])
         whole = power.size // self.step * self.step
         if whole:
             self.step_power.extend(power[:whole].reshape(-1, self.step).mean(axis=1).tolist())
@@ -81,33 +91,51 @@ class LoudnessMeter:
 
 
 TP_CHUNK = 256  # samples: the envelope is oversampled chunk by chunk, only where it matters
-MAX_OVERSHOOT = 2.0  # an intersample peak is assumed at most 6 dB above its neighbouring samples
 
 
 def true_peak_envelope(x: np.ndarray, floor: float = 0.0) -> np.ndarray:
     """Per sample, the largest absolute value of any channel at that sample or up to 3/4 after it.
 
-    Only chunks whose sample peak could reach ``floor`` (within MAX_OVERSHOOT) are oversampled;
-    elsewhere the sample peak stands in, which is exact for every use below: a limiter with its
-    ceiling as the floor, a meter with the loudest sample so far as the floor.
+    Only chunks whose interpolated values could reach ``floor`` (their own and their neighbours'
+    samples times MAX_OVERSHOOT) are oversampled; elsewhere the sample peak stands in, which is
+    exact for every use below: a limiter with its ceiling as the floor, a meter with the loudest
+    sample so far as the floor.
     """
-    n = x.shape[0]
-    sample = np.abs(x).max(axis=1)
+    n, channels = x.shape
     n_chunks = -(-n // TP_CHUNK)
-    env = np.pad(sample, (0, n_chunks * TP_CHUNK - n)).reshape(n_chunks, TP_CHUNK)
-    need = np.flatnonzero(env.max(axis=1) * MAX_OVERSHOOT >= floor)
-    if need.size:
-        reach = TP_REACH
-        xp = np.pad(x, ((reach, n_chunks * TP_CHUNK - n + reach), (0, 0)))
-        rows = need[:, None] * TP_CHUNK + np.arange(TP_CHUNK + 2 * reach)[None, :]
-        segments = xp[rows].astype(np.float32)
-        middle = slice(reach, reach + TP_CHUNK)
-        peak = np.abs(segments[:, middle]).max(axis=2)  # phase 0 is the samples themselves
-        for phase in _TP_PHASES:  # the samples 1/4, 2/4 and 3/4 of the way to the next
-            between = convolve1d(segments, phase, axis=1, mode="constant")[:, middle]
-            np.maximum(peak, np.abs(between).max(axis=2), out=peak)
-        env[need] = np.maximum(env[need], peak)
+    env = np.zeros(n_chunks * TP_CHUNK)
+    env[:n] = max_abs_over_channels(x)
+    env = env.reshape(n_chunks, TP_CHUNK)
+    chunk_peak = np.pad(env.max(axis=1), 1)
+    reachable = np.maximum(chunk_peak[1:-1], np.maximum(chunk_peak[:-2], chunk_peak[2:]))  # TP_REACH < TP_CHUNK
+    need = np.flatnonzero(reachable * MAX_OVERSHOOT >= floor)
+    if need.size == 0:
+        return env.ravel()[:n]
+    reach = TP_REACH
+    xt = np.zeros((channels, n_chunks * TP_CHUNK + 2 * reach), dtype=np.float32)
+    xt[:, reach: reach + n] = x.T  # channels first: each convolution runs along contiguous memory
+    if 2 * need.size > n_chunks:  # most chunks: convolve everything, keep the chunks needed
+        segments = xt[:, None, :]
+        keep = need
+    else:  # a few: gather them, each with the interpolator's context on both sides
+        segments = xt[:, need[:, None] * TP_CHUNK + np.arange(TP_CHUNK + 2 * reach)[None, :]]
+        keep = slice(None)
+    peak = None
+    for phase in _TP_PHASES:  # the samples 1/4, 2/4 and 3/4 of the way to the next
+        between = convolve1d(segments, phase, axis=-1, mode="constant")[:, :, reach: segments.shape[-1] - reach]
+        between = np.abs(between, out=between).max(axis=0).reshape(-1, TP_CHUNK)[keep]  # over channels
+        peak = between if peak is None else np.maximum(peak, between, out=peak)
+    env[need] = np.maximum(env[need], peak)  # phase 0 is the samples themselves
     return env.ravel()[:n]
+
+
+def max_abs_over_channels(x: np.ndarray) -> np.ndarray:
+    """|x| per sample, the largest of its channels (a loop over channels, not a reduction over a
+    short last axis, which numpy does slowly)."""
+    out = np.abs(x[:, 0])
+    for c in range(1, x.shape[1]):
+        np.maximum(out, np.abs(x[:, c]), out=out)
+    return out
 
 
 class TruePeakMeter:
@@ -118,7 +146,7 @@ class TruePeakMeter:
     """
 
     def __init__(self, channels: int):
-        self.reach = _TP_TAPS // OVERSAMPLE + 1  # input samples the interpolator sees on each side
+        self.reach = TP_REACH
         self.tail = np.zeros((2 * self.reach, channels))  # context, then samples not yet judged
         self.peak = 0.0
 

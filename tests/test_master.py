@@ -99,3 +99,17 @@ def test_the_true_peak_envelope_matches_a_plain_4x_upsampling():
     inner = slice(100, len(x) - 100)
     # within 0.001 dB: phase 0 is taken as the samples themselves (the filter scales it by 1.00002)
     assert np.allclose(env[inner], np.maximum(plain, np.abs(x).max(axis=1))[inner], rtol=1e-4, atol=1e-6)
+
+
+def test_skipping_chunks_never_changes_a_value_that_reaches_the_floor():
+    # loud and quiet stretches, so some chunks are skipped and some are not; MAX_OVERSHOOT is a bound
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((40000, 2)) * np.repeat(rng.choice([0.02, 0.2, 0.6], 40000 // 500), 500)[:, None]
+    exact = master.true_peak_envelope(x, floor=0.0)
+    for floor in (0.3, 0.8, 1.5):
+        env = master.true_peak_envelope(x, floor)
+        reached = exact >= floor
+        assert np.array_equal(env[reached], exact[reached])
+        assert np.all(env[~reached] < floor)
+        assert np.any(env != exact)  # some chunks were skipped (the sample peak stands in there)
+
