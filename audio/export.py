@@ -1,7 +1,9 @@
 """Write what a render produces: audio files in every format, captions and the manifest, atomically.
 
-Every file is written under a temporary name in its final folder, flushed to disk, then renamed
-into place, so an interrupted render leaves the previous file intact and no partial file behind.
+Every file is written under a temporary name in its final folder and flushed to disk. A render's
+files are then renamed into place together, at the end, with Ctrl-C and SIGTERM held back for
+those few renames: an interrupted render leaves the previous set of files, never a mix of old and
+new, and no partial file behind.
 The master is a float WAV; lossless outputs are converted from it block by block (dithered to
 their bit depth), lossy ones are encoded from it by the bundled ffmpeg, two at a time.
 """
@@ -14,6 +16,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -62,8 +65,9 @@ def ffmpeg_exe() -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(final: Path):
-    """Yield a temporary path beside ``final``; on success fsync and rename it into place."""
+def atomic_path(final: Path, staged: Staged | None = None):
+    """Yield a temporary path beside ``final``; on success fsync it and rename it into place, or
+    leave the rename to ``staged.commit()``."""
     final = Path(final)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".part", dir=final.parent)
     os.close(fd)
@@ -72,11 +76,46 @@ def atomic_path(final: Path):
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; outputs are ordinary files
-        os.replace(tmp, final)
+        if staged is None:
+            os.replace(tmp, final)
+        else:
+            staged.pending[final] = Path(tmp)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+class Staged:
+    """One render's finished files, each complete on disk under its temporary name, waiting to be
+    renamed into place together."""
+
+    def __init__(self):
+        self.pending: dict[Path, Path] = {}  # final path: temporary path
+
+    def temporary(self, final: Path) -> Path:
+        """Where a staged file can be read before the commit."""
+        return self.pending[Path(final)]
+
+    def commit(self):
+        """Rename every staged file into place; Ctrl-C and SIGTERM wait until the last is done."""
+        blockable = hasattr(signal, "pthread_sigmask")
+        if blockable:
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            for final, tmp in list(self.pending.items()):
+                os.replace(tmp, final)
+                del self.pending[final]
+        finally:
+            if blockable:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    def discard(self):
+        """Remove every staged file that was not committed (the render failed or was stopped)."""
+        for tmp in self.pending.values():
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        self.pending.clear()
 
 
 STALE_RE = re.compile(r"^\.(?P<base>.+)\.(?P<pid>\d+)\.[^.]+(\.part)?$")
@@ -125,12 +164,12 @@ def _umask() -> int:
     return mask
 
 
-def write_text_atomic(final: Path, text: str):
-    with atomic_path(final) as tmp:
+def write_text_atomic(final: Path, text: str, staged: Staged | None = None):
+    with atomic_path(final, staged) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_json(final: Path, data: dict):
+def write_json(final: Path, data: dict, staged: Staged | None = None):
     def clean(v):  # JSON has no infinity: an unmeasurable level is null
         if isinstance(v, float) and not math.isfinite(v):
             return None
@@ -139,7 +178,7 @@ def write_json(final: Path, data: dict):
         if isinstance(v, (list, tuple)):
             return [clean(x) for x in v]
         return v
-    write_text_atomic(final, json.dumps(clean(data), indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(final, json.dumps(clean(data), indent=2, ensure_ascii=False) + "\n", staged)
 
 
 # ---------------------------------------------------------------------------- PCM
@@ -244,11 +283,11 @@ def encode(master: Path, final_tmp: Path, fmt: str, mp3_mode: str):
         raise RenderError(f"ffmpeg could not encode {fmt}: {proc.stderr.strip()[-500:]}")
 
 
-def write_format(master: Path, final: Path, fmt: str, options: dict):
+def write_format(master: Path, final: Path, fmt: str, options: dict, staged: Staged | None = None):
     """One output file from the float master, tagged, renamed into place when complete."""
     chapters = [SimpleNamespace(**c) for c in options["chapters"]]
     cover = Path(options["tags"]["cover"]) if options["tags"].get("cover") else None
-    with atomic_path(final) as tmp:
+    with atomic_path(final, staged) as tmp:
         if FORMATS[fmt].lossless:
             wav = fmt == "wav"
             convert_pcm(master, tmp, fmt, options["bit_depth"], options["seed"], options["channels"],
@@ -266,17 +305,19 @@ def write_format(master: Path, final: Path, fmt: str, options: dict):
                 tags.write_vorbis_tags(tmp, options["tags"], chapters, cover)
 
 
-def write_formats(master: Path, out_dir: Path, stem: str, formats, options: dict) -> dict:
+def write_formats(master: Path, out_dir: Path, stem: str, formats, options: dict,
+                  staged: Staged | None = None) -> dict:
     """Every asked format, two at a time (ffmpeg and soundfile release the GIL); {format: path}."""
     paths = {fmt: out_dir / f"{stem}{FORMATS[fmt].suffix}" for fmt in formats}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        jobs = [pool.submit(write_format, master, path, fmt, options) for fmt, path in paths.items()]
+        jobs = [pool.submit(write_format, master, path, fmt, options, staged) for fmt, path in paths.items()]
         for job in jobs:
             job.result()
     return {fmt: str(path) for fmt, path in paths.items()}
 
 
-def write_captions(out_dir: Path, stem: str, cues, chapters: list, title: str, speaker: str) -> dict:
+def write_captions(out_dir: Path, stem: str, cues, chapters: list, title: str, speaker: str,
+                   staged: Staged | None = None) -> dict:
     """SRT, WebVTT, Podcasting 2.0 transcript and chapters JSON; {kind: path}."""
     written = {}
     for kind, name, text in [
@@ -288,6 +329,6 @@ def write_captions(out_dir: Path, stem: str, cues, chapters: list, title: str, s
          json.dumps(captions.chapters_json([SimpleNamespace(**c) for c in chapters], title), indent=2,
                     ensure_ascii=False) + "\n"),
     ]:
-        write_text_atomic(out_dir / name, text)
+        write_text_atomic(out_dir / name, text, staged)
         written[kind] = str(out_dir / name)
     return written

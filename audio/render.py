@@ -227,7 +227,8 @@ def _next_gain_db(tried: list, target_lufs: float) -> float:
     return g1 + (target_lufs - l1) / min(1.0, max(0.2, slope))
 
 
-def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float, seamless: bool) -> dict:
+def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float, seamless: bool,
+                 staged: export.Staged) -> dict:
     """Each stem as float WAV, with the master's gain and no limiter: together they sum to the mix
     (before the limiter; a loop's stems each lose their own DC, as the mix lost theirs together)."""
     gain = 10 ** (gain_db / 20)
@@ -235,7 +236,7 @@ def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float, seamles
     for name, f in stems.items():
         final = out_dir / f"{plan.name}.stem-{export.safe_name(name)}.wav"
         offset = _mean(f) if seamless else 0.0
-        with export.atomic_path(final) as tmp:
+        with export.atomic_path(final, staged) as tmp:
             writer = export.FloatWriter(tmp, plan.sample_rate, plan.channels)
             try:
                 for block in f.blocks():
@@ -281,6 +282,7 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     sr, ch = plan.sample_rate, plan.channels
     timings = {}
     work = export.work_dir(out_dir, plan.name)
+    staged = export.Staged()
     try:
         t0 = time.perf_counter()
         mix = _FloatFile(work / "mix.f32", ch)
@@ -327,32 +329,38 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
                    "first_sample": span[0] if span else 0,
                    "loop_samples": mix.frames if seamless else 0}
         stem = plan.name if span is None else f"{plan.name}.preview"
-        written = export.write_formats(master_wav, out_dir, stem, formats, options)
+        written = export.write_formats(master_wav, out_dir, stem, formats, options, staged)
         if span is None and stems:
-            written["stems"] = _write_stems(stem_files, out_dir, plan, gain_db, seamless)
+            written["stems"] = _write_stems(stem_files, out_dir, plan, gain_db, seamless, staged)
         timings["export_s"] = time.perf_counter() - t0
+
+        measured = {"mix_lufs": mix_lufs, "gain_db": gain_db, "loudness_lufs": out_lufs, "true_peak_dbtp": out_dbtp}
+        if span is not None:
+            result = {"files": written, "span_s": [span[0] / sr, span[1] / sr], "measured": measured,
+                      "timings": timings}
+        else:
+            written.update(export.write_captions(out_dir, plan.name, plan.cues, plan.chapters, plan.title,
+                                                 plan.author or "Narrator", staged))
+            result = plan.to_dict()
+            result.update({
+                "files": {**written, "json": str(out_dir / f"{plan.name}.json")},
+                "versions": versions(),
+                "measured": {**measured, "duration_s": mix.frames / sr},
+                "timings": timings,
+            })
+            if picture:
+                from audio import picture as picture_module
+                png = out_dir / f"{plan.name}.png"
+                drawn_from = staged.temporary(written.get("wav") or written["flac"])
+                with export.atomic_path(png, staged) as tmp:
+                    picture_module.draw(result, drawn_from, tmp)
+                result["files"]["png"] = str(png)
+            export.write_json(out_dir / f"{plan.name}.json", result, staged)
+        staged.commit()  # every file into place at once: an interrupted render leaves the earlier set
     except OSError as e:
         raise RenderError(f"{e.filename or out_dir}: cannot write: {e.strerror}; earlier outputs are left as "
                           "they were") from None
     finally:
+        staged.discard()
         shutil.rmtree(work, ignore_errors=True)
-
-    measured = {"mix_lufs": mix_lufs, "gain_db": gain_db, "loudness_lufs": out_lufs, "true_peak_dbtp": out_dbtp}
-    if span is not None:
-        return {"files": written, "span_s": [span[0] / sr, span[1] / sr], "measured": measured, "timings": timings}
-    written.update(export.write_captions(out_dir, plan.name, plan.cues, plan.chapters, plan.title,
-                                         plan.author or "Narrator"))
-    manifest = plan.to_dict()
-    manifest.update({
-        "files": {**written, "json": str(out_dir / f"{plan.name}.json")},
-        "versions": versions(),
-        "measured": {**measured, "duration_s": mix.frames / sr},
-        "timings": timings,
-    })
-    if picture:
-        from audio import picture as picture_module
-        png = out_dir / f"{plan.name}.png"
-        picture_module.draw(manifest, Path(written.get("wav") or written["flac"]), png)
-        manifest["files"]["png"] = str(png)
-    export.write_json(out_dir / f"{plan.name}.json", manifest)
-    return manifest
+    return result
