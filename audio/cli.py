@@ -113,7 +113,7 @@ def _run(fn):
               show_default=True, help="Folder for the rendered files.")
 @click.option("--format", "formats", help="Comma-separated formats (wav,flac,mp3,ogg); overrides the score.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PIECE_CACHE_DIR",
-              help="Speech clip cache (default ~/.cache/piece, or $PIECE_CACHE_DIR).")
+              help="Speech clip cache, spoken and voiced (default ~/.cache/piece, or $PIECE_CACHE_DIR).")
 @click.option("--preset", type=click.Choice(["podcast", "podcast-mono", "broadcast", "streaming"]),
               help="Loudness preset; the score's explicit master keys still win.")
 @click.option("--mp3", "mp3_mode", metavar="MODE", help="MP3 mode: cbr192, cbr128, vbr0 .. vbr9.")
@@ -152,7 +152,7 @@ def render(scores, out_dir, formats, cache_dir, preset, mp3_mode, stems, seamles
         show = sys.stderr.isatty() and not quiet
         for path in scores:
             t0 = time.perf_counter()
-            cache.synthesized = cache.hits = 0
+            cache.synthesized = cache.hits = cache.voiced_made = cache.voiced_hits = 0
             sc = score_module.with_options(score_module.load(path), preset=preset, mp3=mp3_mode,
                                            seamless=seamless or None, duration_s=duration_s, formats=fmts)
             n_sentences = len(script.parse(sc.text, sc.piece.title_line))
@@ -177,8 +177,9 @@ def render(scores, out_dir, formats, cache_dir, preset, mp3_mode, stems, seamles
                            f"{m['true_peak_dbtp']:.1f} dBTP → "
                            + ", ".join(Path(p).name for p in manifest["files"].values() if isinstance(p, str))
                            + f" ({time.perf_counter() - t0:.1f} s)")
-            log.info("%s: %d clips synthesized, %d cache reads; timings %s", sc.name, cache.synthesized,
-                     cache.hits, {k: round(v, 2) for k, v in manifest["timings"].items()})
+            log.info("%s: %d clips synthesized, %d cache reads; %d clips put through effects, %d from the cache; "
+                     "timings %s", sc.name, cache.synthesized, cache.hits, cache.voiced_made, cache.voiced_hits,
+                     {k: round(v, 2) for k, v in manifest["timings"].items()})
     _run(body)
 
 

@@ -7,8 +7,10 @@ speech clip is only held while a block overlaps it.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +20,19 @@ from audio.plan import Plan
 BLOCK_SAMPLES = 1 << 17  # about 3 s at 44.1 kHz
 DUCK_ATTACK_S = 0.25  # the bed starts to dip this long before a sentence, so it is down on the first word
 DUCK_RELEASE_S = 0.6  # and comes back over this long after the sentence
+
+
+def _code_digest() -> bytes:
+    """What a voiced clip is made by (this module, effects, voice, numpy and scipy): a cached clip
+    made by other code is never taken for one this code would make."""
+    import scipy
+    h = hashlib.sha256(f"numpy {np.__version__} scipy {scipy.__version__}".encode())
+    for path in (__file__, effects.__file__, voice.__file__):
+        h.update(Path(path).read_bytes())
+    return h.digest()
+
+
+_PROCESSING_CODE = _code_digest()
 
 
 def db_to_gain(db):
@@ -134,18 +149,34 @@ class _Speech:
         self.loaded: dict[int, np.ndarray] = {}
 
     def clip(self, cue) -> np.ndarray:
-        """(length, 1) for a dry clip, (length, 2) once effects have made it stereo."""
+        """(length, 1) for a dry clip, (length, 2) once effects have made it stereo. A clip with
+        effects comes from the cache when nothing that made it has changed (float32 either way, so
+        a cached clip plays exactly as a fresh one)."""
         if cue.index not in self.loaded:
-            settings = voice.VoiceSettings(**cue.voice)
-            x = voice.resample(self.cache.get(cue.text, settings).samples, self.plan.sample_rate)
-            x = np.pad(x, (0, max(0, cue.n_samples - x.size)))[: cue.n_samples] * float(db_to_gain(cue.gain_db))
-            x = x[:, None].astype(np.float64)
+            spoken = self.cache.get(cue.text, voice.VoiceSettings(**cue.voice)).samples
             if cue.effects:
-                chain = effects.make_chain(cue.effects, self.plan.sample_rate, 2)
-                tail = self.length[cue.index] - cue.n_samples
-                x = np.concatenate([chain.process(np.repeat(x, 2, axis=1)), chain.process(np.zeros((tail, 2)))])
-            self.loaded[cue.index] = x
+                key = self._voiced_key(cue, spoken)
+                self.loaded[cue.index] = self.cache.voiced(key, lambda: self._voice(cue, spoken))
+            else:
+                self.loaded[cue.index] = self._voice(cue, spoken)
         return self.loaded[cue.index]
+
+    def _voice(self, cue, spoken: np.ndarray) -> np.ndarray:
+        x = voice.resample(spoken, self.plan.sample_rate)
+        x = np.pad(x, (0, max(0, cue.n_samples - x.size)))[: cue.n_samples] * float(db_to_gain(cue.gain_db))
+        x = x[:, None].astype(np.float64)
+        if cue.effects:
+            chain = effects.make_chain(cue.effects, self.plan.sample_rate, 2)
+            tail = self.length[cue.index] - cue.n_samples
+            x = np.concatenate([chain.process(np.repeat(x, 2, axis=1)), chain.process(np.zeros((tail, 2)))])
+        return x
+
+    def _voiced_key(self, cue, spoken: np.ndarray) -> str:
+        h = hashlib.sha256(np.ascontiguousarray(spoken, dtype=np.float32).tobytes())
+        h.update(json.dumps({"rate_hz": self.plan.sample_rate, "n_samples": cue.n_samples, "gain_db": cue.gain_db,
+                             "effects": cue.effects, "length": self.length[cue.index]}, sort_keys=True).encode())
+        h.update(_PROCESSING_CODE)
+        return h.hexdigest()
 
     def add(self, out: np.ndarray, a: int, b: int):
         self.loaded = {i: x for i, x in self.loaded.items() if self.end[i] > a}  # done with the rest

@@ -127,10 +127,11 @@ class _Envelope:
         self.file = None
 
     def ensure(self, floor: float):
-        """Make it exact wherever the envelope could reach ``floor`` (at unit gain)."""
+        """Make it exact wherever the envelope could reach ``floor`` (at unit gain); when it has to
+        be made, make it good for 6 dB more gain, so the search's later tries can use it too."""
         if self.floor is not None and floor >= self.floor:
             return
-        self.floor = floor
+        self.floor = floor = floor / 2.0
         self.file = _FloatFile(self.work / "envelope.f32", 1)
         self.file.loop = self.mix.loop
         reach = master.TP_REACH
@@ -183,7 +184,7 @@ def _master_to_target(mix: _FloatFile, plan: Plan, work: Path, gain_db: float, o
     envelope = _Envelope(mix, work)
     tried = []  # (gain_db, loudness after the limiter): the limiter bends this curve
     while True:
-        envelope.ensure(ceiling / 10 ** ((gain_db + 6.0) / 20))  # good for 6 dB more gain than this
+        envelope.ensure(ceiling / 10 ** (gain_db / 20))
         out_lufs, _ = _master_pass(mix, envelope, plan, gain_db, offset)
         tried.append((gain_db, out_lufs))
         if not np.isfinite(out_lufs) or abs(target - out_lufs) <= LOUDNESS_TOLERANCE_LU:

@@ -325,6 +325,8 @@ class ClipCache:
         self.folder = Path(folder) if folder else default_cache_dir() / "tts"
         self.synthesized = 0
         self.hits = 0
+        self.voiced_made = 0  # clips put through their effects (not found in the cache)
+        self.voiced_hits = 0
 
     def path(self, text: str, settings: VoiceSettings) -> Path:
         key = _cache_key(text, settings)
@@ -350,6 +352,52 @@ class ClipCache:
             except OSError as e:
                 log.warning("could not write speech cache entry %s: %s", path, e)
         return clip.trimmed()
+
+
+    def voiced(self, key: str, make) -> np.ndarray:
+        """A clip as the mixer plays it (gained, through its effects: float32, (n, channels)), cached
+        under ``key``, a digest of everything that made it; ``make()`` makes it when not cached. So
+        an edit puts only the clips it changed through their effects again.
+
+        Entries are renamed into place but not flushed to disk: a torn one fails its checksum and
+        is made again, with a warning.
+        """
+        path = self.folder / "voiced" / key[:2] / f"{key}.npz"
+        if path.exists():
+            try:
+                x = _read_voiced(path)
+                self.voiced_hits += 1
+                return x
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+                log.warning("voiced clip cache entry %s is damaged (%s): making it again", path, e)
+        x = np.ascontiguousarray(make(), dtype=np.float32)
+        self.voiced_made += 1
+        try:
+            _write_voiced(path, x)
+        except OSError as e:
+            log.warning("could not write voiced clip cache entry %s: %s", path, e)
+        return x
+
+
+def _read_voiced(path: Path) -> np.ndarray:
+    with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
+        x, digest = data["x"], str(data["digest"])
+    if x.dtype != np.float32 or x.ndim != 2 or hashlib.sha256(x.tobytes()).hexdigest() != digest:
+        raise ValueError("checksum mismatch")
+    return x
+
+
+def _write_voiced(path: Path, x: np.ndarray):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, x=x, digest=np.array(hashlib.sha256(x.tobytes()).hexdigest()))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _digest(pcm: np.ndarray, words: np.ndarray, starts: np.ndarray) -> str:
