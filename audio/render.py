@@ -2,8 +2,8 @@
 
 Pass 1 mixes into a temporary float file (and one per stem) while measuring loudness. A seamless
 loop then gets its end crossfaded into its start. Pass 2 gains, limits and writes the float
-master, searching the gain until the loudness is on target; every format, the captions, the
-manifest and (if asked) stems and a picture are made from it.
+master, again at a better gain until the loudness is on target (usually once or twice); every
+format, the captions, the manifest and (if asked) stems and a picture are made from it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import contextlib
 import logging
 import os
 import platform
+import queue
 import shutil
+import threading
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 
 LOUDNESS_TOLERANCE_LU = 0.1  # another output pass is made if the limited mix misses by more
 LOUDNESS_LIMIT_LU = 0.4  # the best try must be at least this close, else the render fails
-MAX_GAIN_ATTEMPTS = 12  # measuring passes: each limits and meters the mix, no oversampling, no writing
+MAX_GAIN_ATTEMPTS = 12  # passes: each limits, meters and writes the master; the first on target stays
 
 
 class _FloatFile:
@@ -145,66 +147,106 @@ class _Envelope:
         return self.file.read(a, b)[:, 0]
 
 
-def _master_pass(mix: _FloatFile, envelope: _Envelope, plan: Plan, gain_db: float, offset, sink=None, span=None,
+def _master_pass(mix: _FloatFile, envelope: _Envelope, plan: Plan, gain_db: float, offset, sink, span=None,
                  block=mixer.BLOCK_SAMPLES):
-    """Gain and limit the whole mix block by block (``offset`` per channel removed first).
+    """Gain and limit the whole mix block by block (``offset`` per channel removed first), feeding
+    ``sink`` the samples inside ``span`` (first, end sample; default everything).
 
-    Without a ``sink`` it only measures loudness. With one, it feeds ``sink`` the samples inside
-    ``span`` (first, end sample; default everything) and also measures the true peak exactly.
-    Returns (integrated loudness in LUFS, true peak in dBTP or None) of the whole mastered piece.
+    Returns (integrated loudness in LUFS, true peak in dBTP) of the whole mastered piece; the true
+    peak is metered on the other core, beside the limiter.
     """
     sr, ch = plan.sample_rate, plan.channels
     first, end = span or (0, mix.frames)
     context = master.limiter_context(sr)
     gain = 10 ** (gain_db / 20)
     slack = float(np.abs(offset).max())  # removing a DC offset moves the envelope by at most that much
-    meter = master.LoudnessMeter(sr, ch)
-    peak = master.TruePeakMeter(ch) if sink else None
-    for a in range(0, mix.frames, block):
-        b = min(a + block, mix.frames)
-        x = (mix.read(a - context, b + context) - offset) * gain
-        env = (envelope.read(a - context, b + context) + slack) * gain
-        y = master.limit(x, context, plan.master["true_peak_dbtp"], sr, env)
-        meter.add(y)
-        if sink:
-            peak.add(y)
+    meter, peak = master.LoudnessMeter(sr, ch), master.TruePeakMeter(ch)
+    with _Beside(peak.add) as beside:
+        for a in range(0, mix.frames, block):
+            b = min(a + block, mix.frames)
+            x = (mix.read(a - context, b + context) - offset) * gain
+            env = (envelope.read(a - context, b + context) + slack) * gain
+            y = master.limit(x, context, plan.master["true_peak_dbtp"], sr, env)
+            beside.put(y)
+            meter.add(y)
             if first < b and a < end:
                 sink(y[max(first, a) - a: min(end, b) - a])
-    return meter.integrated_lufs(), peak.dbtp() if peak else None
+    return meter.integrated_lufs(), peak.dbtp()
+
+
+class _Beside:
+    """Run ``consume(block)`` over blocks in a thread of its own, beside the caller's loop (numpy and
+    scipy let go of the GIL in their loops, so it takes the other core). Blocks must not change
+    after ``put``. Leaving the ``with`` waits for the last block, and raises what the thread raised."""
+
+    def __init__(self, consume):
+        self.consume = consume
+        self.queue = queue.Queue(maxsize=2)  # bounded: memory stays flat if the thread falls behind
+        self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while (block := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.consume(block)
+                except BaseException as e:  # handed to the caller on leaving the with
+                    self.error = e
+
+    def put(self, block: np.ndarray):
+        if self.error is not None:
+            raise self.error
+        self.queue.put(block)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, kind, value, tb):
+        self.queue.put(None)
+        self.thread.join()
+        if kind is None and self.error is not None:
+            raise self.error
+        return False
 
 
 def _master_to_target(mix: _FloatFile, plan: Plan, work: Path, gain_db: float, offset, span=None):
-    """Search the gain that puts the limited piece on its loudness target (measuring only), then
-    write the float master (of ``span`` only, if given) at that gain.
+    """Write the float master (of ``span`` only, if given), searching the gain that puts the limited
+    piece on its loudness target: each try writes; the first on target stays.
 
     Returns (path of the master, gain in dB, loudness in LUFS, true peak in dBTP) of the whole piece.
     """
     target = plan.master["loudness_lufs"]
     ceiling = master.limiter_ceiling(plan.master["true_peak_dbtp"])
     envelope = _Envelope(mix, work)
+    path = work / "master.wav"
     tried = []  # (gain_db, loudness after the limiter): the limiter bends this curve
     while True:
         envelope.ensure(ceiling / 10 ** (gain_db / 20))
-        out_lufs, _ = _master_pass(mix, envelope, plan, gain_db, offset)
+        writer = export.FloatWriter(path, plan.sample_rate, plan.channels)
+        try:
+            out_lufs, out_dbtp = _master_pass(mix, envelope, plan, gain_db, offset, writer.write, span)
+        finally:
+            writer.close()
         tried.append((gain_db, out_lufs))
         if not np.isfinite(out_lufs) or abs(target - out_lufs) <= LOUDNESS_TOLERANCE_LU:
-            break
+            return path, gain_db, out_lufs, out_dbtp
         if len(tried) == MAX_GAIN_ATTEMPTS:
-            gain_db, out_lufs = min(tried, key=lambda t: abs(target - t[1]))
-            if abs(target - out_lufs) > LOUDNESS_LIMIT_LU:
-                raise score_error(plan.score or plan.name, "master.loudness_lufs",
-                                  f"{target:g} LUFS cannot be reached under the {plan.master['true_peak_dbtp']:g} dBTP "
-                                  f"ceiling (best {out_lufs:.2f} LUFS at {gain_db:+.1f} dB gain): this mix is too "
-                                  "peaky for it; lower the target or raise the ceiling")
             break
         gain_db = _next_gain_db(tried, target)
-    path = work / "master.wav"
-    writer = export.FloatWriter(path, plan.sample_rate, plan.channels)
-    try:
-        out_lufs, out_dbtp = _master_pass(mix, envelope, plan, gain_db, offset, writer.write, span)
-    finally:
-        writer.close()
-    return path, gain_db, out_lufs, out_dbtp
+    best_db, best_lufs = min(tried, key=lambda t: abs(target - t[1]))
+    if abs(target - best_lufs) > LOUDNESS_LIMIT_LU:
+        raise score_error(plan.score or plan.name, "master.loudness_lufs",
+                          f"{target:g} LUFS cannot be reached under the {plan.master['true_peak_dbtp']:g} dBTP "
+                          f"ceiling (best {best_lufs:.2f} LUFS at {best_db:+.1f} dB gain): this mix is too "
+                          "peaky for it; lower the target or raise the ceiling")
+    if best_db != gain_db:
+        writer = export.FloatWriter(path, plan.sample_rate, plan.channels)
+        try:
+            best_lufs, out_dbtp = _master_pass(mix, envelope, plan, best_db, offset, writer.write, span)
+        finally:
+            writer.close()
+    return path, best_db, best_lufs, out_dbtp
 
 
 def _next_gain_db(tried: list, target_lufs: float) -> float:

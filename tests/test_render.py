@@ -266,3 +266,18 @@ def test_an_unreachable_loudness_target_is_a_score_error_naming_the_key(tmp_path
     with pytest.raises(ScoreError, match=r"master\.loudness_lufs: -5 LUFS cannot be reached under the -12 dBTP"):
         render_to(p, tmp_path / "out")
     assert not (tmp_path / "out" / "piece.wav").exists()
+
+
+def test_an_error_in_the_thread_beside_the_limiter_reaches_the_caller():
+    seen = []
+
+    def consume(block):
+        seen.append(block)
+        if len(seen) == 2:
+            raise ValueError("bad block")
+
+    with pytest.raises(ValueError, match="bad block"):
+        with render._Beside(consume) as beside:
+            for _ in range(6):
+                beside.put(np.zeros(3))
+    assert len(seen) == 2  # nothing is consumed after the error
