@@ -121,12 +121,40 @@ def _measure(mix: _FloatFile, plan: Plan, offset: np.ndarray) -> float:
 
 class _Envelope:
     """The unmastered mix's true-peak envelope, kept on disk: it scales with gain, so the costly 4x
-    oversampling is done once for all the gains the loudness search tries."""
+    oversampling is done once for all the gains the loudness search tries.
+
+    It is made as the mix is (``add`` each block, then ``finish``), exact down to STREAM_FLOOR, or
+    afterwards by ``ensure`` (a seamless loop's mix changes after pass 1).
+    """
+
+    STREAM_FLOOR = 1e-5  # exact wherever it reaches -100 dBFS: good for any gain up to +99 dB
 
     def __init__(self, mix: _FloatFile, work: Path):
         self.mix, self.work = mix, work
         self.floor = None
         self.file = None
+        self._before = np.zeros((0, mix.channels))  # the samples before the pending block (up to TP_REACH)
+        self._pending = None  # the last block added: judged once the next one shows what follows it
+
+    def add(self, block: np.ndarray):
+        if self.file is None:
+            self.file = _FloatFile(self.work / "envelope.f32", 1)
+        if self._pending is not None:
+            self._judge(block)
+        self._pending = block
+
+    def finish(self):
+        if self._pending is not None:
+            self._judge(np.zeros((0, self.mix.channels)))
+            self.file.close_writing()
+            self.floor = self.STREAM_FLOOR
+
+    def _judge(self, after: np.ndarray):
+        reach, pending = master.TP_REACH, self._pending
+        ext = np.concatenate([self._before, pending, after[:reach]])
+        ext = np.pad(ext, ((reach - len(self._before), reach - min(reach, len(after))), (0, 0)))
+        self.file.append(master.true_peak_envelope(ext, self.STREAM_FLOOR)[reach: reach + len(pending), None])
+        self._before = np.concatenate([self._before, pending])[-reach:]
 
     def ensure(self, floor: float):
         """Make it exact wherever the envelope could reach ``floor`` (at unit gain); when it has to
@@ -210,7 +238,8 @@ class _Beside:
         return False
 
 
-def _master_to_target(mix: _FloatFile, plan: Plan, work: Path, gain_db: float, offset, span=None):
+def _master_to_target(mix: _FloatFile, envelope: _Envelope, plan: Plan, work: Path, gain_db: float, offset,
+                      span=None):
     """Write the float master (of ``span`` only, if given), searching the gain that puts the limited
     piece on its loudness target: each try writes; the first on target stays.
 
@@ -218,7 +247,6 @@ def _master_to_target(mix: _FloatFile, plan: Plan, work: Path, gain_db: float, o
     """
     target = plan.master["loudness_lufs"]
     ceiling = master.limiter_ceiling(plan.master["true_peak_dbtp"])
-    envelope = _Envelope(mix, work)
     path = work / "master.wav"
     tried = []  # (gain_db, loudness after the limiter): the limiter bends this curve
     while True:
@@ -329,24 +357,34 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     try:
         t0 = time.perf_counter()
         mix = _FloatFile(work / "mix.f32", ch)
+        envelope = _Envelope(mix, work)
         stem_files = {}
         meter = master.LoudnessMeter(sr, ch)
-        for parts in mixer.render_parts(plan, cache, split=stems):
-            block = sum(parts.values()) if stems else parts["mix"]
+
+        def keep(block):  # beside the mixer, on the other core: meter, write, true-peak envelope
             meter.add(block)
             mix.append(block)
-            if stems:
-                for name, x in parts.items():
-                    if name not in stem_files:
-                        stem_files[name] = _FloatFile(work / f"stem-{len(stem_files)}.f32", ch)
-                    stem_files[name].append(x)
-            if progress:
-                progress(block.shape[0])
+            if not seamless:
+                envelope.add(block)
+
+        with _Beside(keep) as beside:
+            for parts in mixer.render_parts(plan, cache, split=stems):
+                block = sum(parts.values()) if stems else parts["mix"]
+                beside.put(block)
+                if stems:
+                    for name, x in parts.items():
+                        if name not in stem_files:
+                            stem_files[name] = _FloatFile(work / f"stem-{len(stem_files)}.f32", ch)
+                        stem_files[name].append(x)
+                if progress:
+                    progress(block.shape[0])
+        envelope.finish()
         for f in [mix, *stem_files.values()]:
             f.close_writing()
         offset = np.zeros(ch)
         if seamless:
             _make_seamless([mix, *stem_files.values()], round(plan.loop["crossfade_s"] * sr))
+            envelope = _Envelope(mix, work)  # made afresh from the loop, on demand
             offset = _mean(mix)  # a loop must not carry DC
             mix_lufs = _measure(mix, plan, offset)
         else:
@@ -361,7 +399,8 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         span = None
         if span_s is not None:
             span = (min(round(span_s[0] * sr), mix.frames), min(round(span_s[1] * sr), mix.frames))
-        master_wav, gain_db, out_lufs, out_dbtp = _master_to_target(mix, plan, work, gain_db, offset, span)
+        master_wav, gain_db, out_lufs, out_dbtp = _master_to_target(mix, envelope, plan, work, gain_db, offset,
+                                                                    span)
         timings["master_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

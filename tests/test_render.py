@@ -281,3 +281,10 @@ def test_an_error_in_the_thread_beside_the_limiter_reaches_the_caller():
             for _ in range(6):
                 beside.put(np.zeros(3))
     assert len(seen) == 2  # nothing is consumed after the error
+
+
+def test_the_envelope_made_beside_the_mixer_masters_exactly_as_one_made_afterwards(rendered, tmp_path, monkeypatch):
+    p, out, _ = rendered
+    monkeypatch.setattr(render._Envelope, "add", lambda self, block: None)  # nothing streamed: ensure() makes it
+    render.render(p, ClipCache(), tmp_path / "afterwards", formats=["wav"])
+    assert (tmp_path / "afterwards" / "piece.wav").read_bytes() == (out / "piece.wav").read_bytes()
