@@ -516,7 +516,8 @@ class Glitch:
         self.slice = max(1, round(p["slice_ms"] * sample_rate_hz / 1000))
         self.repeats = p["stutter"]
         self.bits = p["bitcrush_bits"]
-        self.hold = sample_rate_hz / p["downsample_hz"] if 0 < p["downsample_hz"] < sample_rate_hz else 0.0
+        # below 1 Hz: one value a second (as the glitch generator does), never an endless hold
+        self.hold = sample_rate_hz / max(p["downsample_hz"], 1.0) if 0 < p["downsample_hz"] < sample_rate_hz else 0.0
         self.dropouts = p["dropouts"]
         self.seed = _seed(p["slice_ms"], p["stutter"], p["bitcrush_bits"], p["downsample_hz"], p["dropouts"])
         self.first = np.zeros((0, channels))  # the first slice, kept for the stutter

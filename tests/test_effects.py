@@ -396,6 +396,15 @@ def test_random_valid_params_give_finite_bounded_output(effect, sr, seed):
         assert np.all(np.abs(y[:n]) <= bound * np.abs(x) + 1e-9)
 
 
+def test_a_sample_and_hold_below_1_hz_holds_each_value_for_a_second():  # a subnormal rate gave NaN
+    x = np.random.default_rng(2).standard_normal((3 * 22050, 2)) * 0.25
+    chain = make_chain([{"effect": "glitch", "downsample_hz": 5e-324, "stutter": 1, "bitcrush_bits": 0,
+                         "dropouts": 0.0}], 22050, 2)
+    y = chain.process(x)
+    assert np.all(np.isfinite(y))
+    assert len(np.unique(y[:, 0])) == 3  # one value per second of the three
+
+
 # --- validation -------------------------------------------------------------------
 
 def chain_error(chain):
