@@ -8,31 +8,19 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import inspect
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from audio import automation, effects, sources, voice
+from audio import __version__, automation, effects, sources, voice
 from audio.plan import Plan
 
 BLOCK_SAMPLES = 1 << 17  # about 3 s at 44.1 kHz
 DUCK_ATTACK_S = 0.25  # the bed starts to dip this long before a sentence, so it is down on the first word
 DUCK_RELEASE_S = 0.6  # and comes back over this long after the sentence
-
-
-def _code_digest() -> bytes:
-    """What a voiced clip is made by (this module, effects, voice, numpy and scipy): a cached clip
-    made by other code is never taken for one this code would make."""
-    import scipy
-    h = hashlib.sha256(f"numpy {np.__version__} scipy {scipy.__version__}".encode())
-    for path in (__file__, effects.__file__, voice.__file__):
-        h.update(Path(path).read_bytes())
-    return h.digest()
-
-
-_PROCESSING_CODE = _code_digest()
 
 
 def db_to_gain(db):
@@ -188,6 +176,23 @@ class _Speech:
             if hi <= lo:
                 continue
             out[lo - a: hi - a] += self.clip(cue)[lo - cue.start_sample: hi - cue.start_sample]
+
+
+def _code_digest() -> bytes:
+    """What a voiced clip is made by (the effects, the resampler, _Speech._voice; numpy and scipy):
+    a cached clip made by other code is never taken for one this code would make."""
+    import scipy
+    h = hashlib.sha256(f"numpy {np.__version__} scipy {scipy.__version__}".encode())
+    h.update(Path(effects.__file__).read_bytes())
+    for code in (voice.resample, _Speech._voice):
+        try:
+            h.update(inspect.getsource(code).encode())
+        except OSError:  # no source to read: the package's version stands in
+            h.update(__version__.encode())
+    return h.digest()
+
+
+_PROCESSING_CODE = _code_digest()
 
 
 def _chain_key(chain) -> str:
