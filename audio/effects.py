@@ -53,6 +53,8 @@ class Effect:
     resolve: Callable[[dict, dict], dict] | None = None
     # Optional rule across parameters: full params -> (param name, message) or None.
     check: Callable[[dict], tuple[str, str] | None] | None = None
+    # Every channel is treated alike (a mono signal can be processed as one channel, then copied).
+    alike: bool = True
 
 
 def _clamp_hz(freq_hz: float, sample_rate_hz: int) -> float:
@@ -584,7 +586,7 @@ EFFECTS: dict[str, Effect] = {e.name: e for e in (
         Param("damping", 0.5, "high frequencies decay faster: RT60 at 8 kHz is (1 - 0.8 damping) of 1 kHz's",
               0, 1),
         Param("predelay_ms", 20.0, "delay before the reverb starts, ms", 0, 500),
-    ), Reverb),
+    ), Reverb, alike=False),
     Effect("glitch", "digital damage: stutter of the first slice, bit crush, sample-and-hold, dropouts", (
         Param("slice_ms", 60.0, "length of the stuttered slice, ms", 1, 1000),
         Param("stutter", 3, "times the first slice plays (1 = no stutter), count", 1, 64),
@@ -658,6 +660,13 @@ class Chain:
     def tail_samples(self) -> int:
         """Samples of ring-out after the input stops (sum over the chain: tails add up in series)."""
         return sum(p.tail_samples() for p in self.processors)
+
+
+def alike_prefix(chain: list[dict]) -> int:
+    """How many effects at the start of a chain treat every channel alike: a mono clip can go
+    through them as one channel (half the work of two equal ones, the same numbers)."""
+    full = check_chain(chain, "", "effects")
+    return next((i for i, e in enumerate(full) if not EFFECTS[e["effect"]].alike), len(full))
 
 
 def make_chain(chain: list[dict], sample_rate_hz: int, channels: int) -> Chain:

@@ -154,9 +154,12 @@ class _Speech:
         x = np.pad(x, (0, max(0, cue.n_samples - x.size)))[: cue.n_samples] * float(db_to_gain(cue.gain_db))
         x = x[:, None].astype(np.float64)
         if cue.effects:
-            chain = effects.make_chain(cue.effects, self.plan.sample_rate, 2)
-            tail = self.length[cue.index] - cue.n_samples
-            x = np.concatenate([chain.process(np.repeat(x, 2, axis=1)), chain.process(np.zeros((tail, 2)))])
+            tail = np.zeros((self.length[cue.index] - cue.n_samples, 1))
+            alike = effects.alike_prefix(cue.effects)  # as one channel until an effect makes it stereo
+            mono = effects.make_chain(cue.effects[:alike], self.plan.sample_rate, 1)
+            x = np.concatenate([mono.process(x), mono.process(tail)])
+            stereo = effects.make_chain(cue.effects[alike:], self.plan.sample_rate, 2)
+            x = stereo.process(np.repeat(x, 2, axis=1))
         return x
 
     def _voiced_key(self, cue, spoken: np.ndarray) -> str:

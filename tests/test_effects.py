@@ -487,3 +487,14 @@ def test_every_param_has_a_doc_a_default_in_range_and_effects_have_docs():
             assert p.doc
             assert p.choices is None or p.default in p.choices
             assert p.name in full
+
+
+def test_effects_marked_alike_treat_a_mono_signal_as_two_equal_channels():
+    from audio.effects import alike_prefix
+    x = np.random.default_rng(5).standard_normal((30000, 1)) * 0.3
+    for name in sorted(EFFECTS):
+        chain = [{"effect": name}]
+        mono = make_chain(chain, 44100, 1).process(x)
+        stereo = make_chain(chain, 44100, 2).process(np.repeat(x, 2, axis=1))
+        same = np.array_equal(stereo[:, 0], mono[:, 0]) and np.array_equal(stereo[:, 1], mono[:, 0])
+        assert same == (alike_prefix(chain) == 1), name
