@@ -159,6 +159,30 @@ def ffmpeg_bed(out_path: Path, seconds: float):
         raise RuntimeError(f"ffmpeg failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
 
 
+def ffmpeg_bed_mastered(out_path: Path, seconds: float) -> dict:
+    """The same bed mastered by ffmpeg as a producer would: loudnorm's two passes (measure, then a
+    linear gain to -16 LUFS under -1 dBTP, true peak by 4x oversampling) to 16-bit WAV at 44.1 kHz.
+    Returns loudnorm's own report of the second pass."""
+    d = f"{seconds:g}"
+    sines = "".join(f"sine=frequency={f}:sample_rate={SAMPLE_RATE}:duration={d}[s{i}];"
+                    for i, f in enumerate((60, 120, 180)))
+    weights = " ".join(f"{10 ** (g / 20):.4f}" for *_, g in BED_LAYERS)
+    graph = (f"anoisesrc=color=brown:sample_rate={SAMPLE_RATE}:amplitude=0.5:seed=1:duration={d}[n];"
+             f"{sines}[n][s0][s1][s2]amix=inputs=4:weights={weights},lowpass=f=3000,")
+    target = "loudnorm=I=-16:TP=-1:LRA=20"
+    first = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-filter_complex",
+                            graph + target + ":print_format=json", "-f", "null", "-"], capture_output=True, text=True)
+    m = json.loads(first.stderr[first.stderr.rindex("{"):first.stderr.rindex("}") + 1])
+    second = (f"{target}:measured_I={m['input_i']}:measured_TP={m['input_tp']}:measured_LRA={m['input_lra']}"
+              f":measured_thresh={m['input_thresh']}:offset={m['target_offset']}:linear=true:print_format=json")
+    proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-y", "-filter_complex", graph + second,
+                           "-ac", "2", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", str(out_path)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stderr[proc.stderr.rindex("{"):proc.stderr.rindex("}") + 1])
+
+
 def ffmpeg_ebur128(path: Path) -> dict:
     """ffmpeg's own ebur128 summary (the timed command): integrated LUFS and true peak (1 decimal)."""
     proc = subprocess.run([ffmpeg_exe(), "-nostats", "-hide_banner", "-i", str(path), "-filter_complex",
@@ -250,6 +274,7 @@ class Bench:
         out = self.work / "bed"
         seconds = BED_MINUTES * 60
         proj, ff, timings, measured, proj_cpu, ff_cpu = [], [], [], None, [], []
+        mastered, mastered_report = [], None
         for i in range(max(self.slow, self.fast)):  # interleaved, so both see the same machine state
             if i < self.slow:
                 t, cpu, manifest = render_ambience(BED_MINUTES, out)
@@ -258,6 +283,9 @@ class Bench:
                 timings.append(manifest.get("timings", {}))
                 measured = manifest.get("measured", {})
                 log(f"row 1: piece bed {t:.2f} s")
+                t, _, mastered_report = measure(ffmpeg_bed_mastered, self.work / "ffmpeg-bed-mastered.wav", seconds)
+                mastered.append(t)
+                log(f"row 1: ffmpeg bed + loudnorm {t:.2f} s")
             if i < self.fast:
                 t, cpu, _ = measure(ffmpeg_bed, self.work / "ffmpeg-bed.wav", seconds)
                 ff.append(t)
@@ -279,8 +307,16 @@ class Bench:
             self.add("", "piece output (LUFS, dBTP, gain)",
                      f"{measured.get('loudness_lufs', float('nan')):.2f}, "
                      f"{measured.get('true_peak_dbtp', float('nan')):.2f}, {measured.get('gain_db', 0):+.1f} dB")
+        fm = median(mastered)
+        self.add("", "  like for like: ffmpeg lavfi + loudnorm, 2 passes", f"{fm:.2f} s")
+        self.add("", "  ratio piece / ffmpeg mastered", f"{p / fm:.2f}x")
+        checked = ffmpeg_ebur128(self.work / "ffmpeg-bed-mastered.wav")
+        self.add("", "  ffmpeg mastered output (LUFS, dBTP by ebur128)",
+                 f"{checked['lufs']:.2f}, {checked['dbtp']:.2f} ({mastered_report.get('normalization_type')})")
         (self.work / "ffmpeg-bed.wav").unlink(missing_ok=True)
-        self.raw["bed"] = {"piece_s": proj, "ffmpeg_s": ff, "piece_cpu_s": proj_cpu, "ffmpeg_cpu_s": ff_cpu, "timings": timings, "measured": measured}
+        (self.work / "ffmpeg-bed-mastered.wav").unlink(missing_ok=True)
+        self.raw["bed"] = {"piece_s": proj, "ffmpeg_s": ff, "piece_cpu_s": proj_cpu, "ffmpeg_cpu_s": ff_cpu,
+                           "ffmpeg_mastered_s": mastered, "timings": timings, "measured": measured}
 
     # 2 -------------------------------------------------------------------------------------------
     def row2_seeds(self):

@@ -288,3 +288,22 @@ def test_the_envelope_made_beside_the_mixer_masters_exactly_as_one_made_afterwar
     monkeypatch.setattr(render._Envelope, "add", lambda self, block: None)  # nothing streamed: ensure() makes it
     render.render(p, ClipCache(), tmp_path / "afterwards", formats=["wav"])
     assert (tmp_path / "afterwards" / "piece.wav").read_bytes() == (out / "piece.wav").read_bytes()
+
+
+def test_the_kept_envelope_holds_each_steps_largest_value_and_reads_back_per_sample(tmp_path):
+    from audio import master
+    x = np.random.default_rng(6).standard_normal((1000, 2)) * 0.3
+    mix = render._FloatFile(tmp_path / "mix.f32", 2)
+    mix.append(x)
+    mix.close_writing()
+    envelope = render._Envelope(mix, tmp_path)
+    envelope.ensure(1e-9)
+    reach, step = master.TP_REACH, render._Envelope.STEP
+    exact = master.true_peak_envelope(np.pad(x, ((reach, reach), (0, 0))), 0.0)[reach: reach + 1000]
+    held = np.repeat(np.maximum.reduceat(exact, np.arange(0, 1000, step)), step)[:1000]
+    got = envelope.read(-20, 1020)
+    assert np.all(got[:20] == 0) and np.all(got[-20:] == 0)
+    assert np.allclose(got[20:1020], held, rtol=1e-6)  # float32 on disk
+    assert np.all(got[20:1020] >= exact * (1 - 1e-6))  # never under the envelope it stands for
+    mix.loop = True  # a loop's reads wrap around its seam
+    assert np.allclose(envelope.read(-20, 1020), np.concatenate([held[-20:], held, held[:20]]), rtol=1e-6)
