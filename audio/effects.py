@@ -65,7 +65,9 @@ def _ring_samples(sos: np.ndarray) -> int:
     """Samples for an sos filter's impulse response to decay by 60 dB (from its slowest pole)."""
     if len(sos) == 0:
         return 0
-    r = float(np.abs(signal.sos2zpk(sos)[1]).max(initial=0.0))
+    # poles from each section's denominator alone (sos2zpk also factors the numerators, and warns
+    # when a low corner makes them tiny)
+    r = max((float(np.abs(np.roots(section[3:])).max(initial=0.0)) for section in sos), default=0.0)
     if r <= 1e-9:
         return 2 * len(sos)
     return int(math.ceil(math.log(1e-3) / math.log(min(r, 1 - 1e-12)))) + 2 * len(sos)

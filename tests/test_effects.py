@@ -396,6 +396,11 @@ def test_random_valid_params_give_finite_bounded_output(effect, sr, seed):
         assert np.all(np.abs(y[:n]) <= bound * np.abs(x) + 1e-9)
 
 
+def test_a_steep_low_corner_builds_without_a_warning():  # sos2zpk warned on the tiny numerator
+    chain = make_chain([{"effect": "lowpass", "cutoff_hz": 10.0, "order": 5}], 22050, 2)
+    assert chain.tail_samples() > 22050 // 10  # a 10 Hz low-pass rings for more than a tenth of a second
+
+
 def test_a_sample_and_hold_below_1_hz_holds_each_value_for_a_second():  # a subnormal rate gave NaN
     x = np.random.default_rng(2).standard_normal((3 * 22050, 2)) * 0.25
     chain = make_chain([{"effect": "glitch", "downsample_hz": 5e-324, "stutter": 1, "bitcrush_bits": 0,
