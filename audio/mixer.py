@@ -24,7 +24,7 @@ DUCK_RELEASE_S = 0.6  # and comes back over this long after the sentence
 
 
 def db_to_gain(db):
-    return 10.0 ** (np.asarray(db, dtype=np.float64) / 20.0)
+    return np.exp(np.asarray(db, dtype=np.float64) * (np.log(10.0) / 20.0))  # 10 ** (db / 20), faster
 
 
 def raised_cosine(x):
@@ -56,9 +56,16 @@ def voice_activity(spans, first_sample: int, n: int, rate_hz: int) -> np.ndarray
         hi = min(n, int(end + release) + 1 - first_sample)
         if hi <= lo:
             continue
-        idx = np.arange(first_sample + lo, first_sample + hi, dtype=np.float64)
-        shape = np.minimum(raised_cosine((idx - (start - attack)) / attack),
-                           raised_cosine(((end + release) - idx) / release))
+        # 1 over the span, a raised cosine up before it and down after it (computed only there)
+        shape = np.ones(hi - lo)
+        rise = min(hi, int(np.ceil(start)) - first_sample) - lo  # samples before the span starts
+        if rise > 0:
+            idx = np.arange(first_sample + lo, first_sample + lo + rise, dtype=np.float64)
+            shape[:rise] = raised_cosine((idx - (start - attack)) / attack)
+        fall = max(lo, int(np.floor(end)) + 1 - first_sample)  # first sample after the span ends
+        if fall < hi:
+            idx = np.arange(first_sample + fall, first_sample + hi, dtype=np.float64)
+            np.minimum(shape[fall - lo:], raised_cosine(((end + release) - idx) / release), out=shape[fall - lo:])
         np.maximum(activity[lo:hi], shape, out=activity[lo:hi])
     return activity
 
