@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Property tests run the same examples every time (a test run passes or fails on the code, not on
+# luck); HYPOTHESIS_PROFILE=explore draws new ones, to look for bugs.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", max_examples=500, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session", autouse=True)
