@@ -75,19 +75,24 @@ class LoudnessMeter:
         self.carry = power[whole:]
 
     def integrated_lufs(self) -> float:
-        steps = np.asarray(self.step_power)
-        if steps.size < 4:
-            return -math.inf
-        blocks = np.convolve(steps, np.ones(4) / 4, mode="valid")  # 400 ms blocks, 75 % overlap
-        with np.errstate(divide="ignore"):
-            loudness = -0.691 + 10 * np.log10(blocks)
-        gated = blocks[loudness > -70.0]  # absolute gate
-        if gated.size == 0:
-            return -math.inf
-        relative = -0.691 + 10 * math.log10(gated.mean()) - 10.0
-        with np.errstate(divide="ignore"):
-            gated = gated[-0.691 + 10 * np.log10(gated) > relative]  # relative gate
-        return -0.691 + 10 * math.log10(gated.mean())
+        return integrated_lufs(self.step_power)
+
+
+def integrated_lufs(step_power) -> float:
+    """Gated integrated loudness from mean K-weighted powers per 100 ms step (BS.1770-4)."""
+    steps = np.asarray(step_power, dtype=np.float64)
+    if steps.size < 4:
+        return -math.inf
+    blocks = np.convolve(steps, np.ones(4) / 4, mode="valid")  # 400 ms blocks, 75 % overlap
+    with np.errstate(divide="ignore"):
+        loudness = -0.691 + 10 * np.log10(blocks)
+    gated = blocks[loudness > -70.0]  # absolute gate
+    if gated.size == 0:
+        return -math.inf
+    relative = -0.691 + 10 * math.log10(gated.mean()) - 10.0
+    with np.errstate(divide="ignore"):
+        gated = gated[-0.691 + 10 * np.log10(gated) > relative]  # relative gate
+    return -0.691 + 10 * math.log10(gated.mean())
 
 
 TP_CHUNK = 256  # samples: the envelope is oversampled chunk by chunk, only where it matters
@@ -198,6 +203,19 @@ def limit(x_ext: np.ndarray, context: int, ceiling_dbtp: float, rate_hz: int,
         gain = _trailing_mean(gain, attack)
     middle = slice(context, x_ext.shape[0] - context)
     return x_ext[middle] * gain[middle, None]
+
+
+def limiter_gain_coarse(envelope: np.ndarray, step: int, ceiling_dbtp: float, rate_hz: int) -> np.ndarray:
+    """The limiter's gain at a resolution of ``step`` samples, from the envelope's largest value in
+    each ``step`` samples: ``limit``'s hold and smoothing with every length divided by ``step``.
+    An estimate (for predicting the loudness the limiter leaves), not what ``limit`` applies."""
+    needed = np.minimum(1.0, limiter_ceiling(ceiling_dbtp) / np.maximum(envelope, 1e-12))
+    attack = max(1, round(LIMITER_ATTACK_S * rate_hz / step))
+    hold = round(LIMITER_HOLD_S * rate_hz / step)
+    gain = _window_min(needed, back=hold, ahead=2 * (attack - 1) + 1)
+    for _ in range(2):
+        gain = _trailing_mean(gain, attack)
+    return gain
 
 
 def _window_min(x: np.ndarray, back: int, ahead: int) -> np.ndarray:

@@ -136,11 +136,11 @@ def _make_seamless(files: list[_FloatFile], crossfade: int) -> None:
         f.loop = True
 
 
-def _measure(mix: _FloatFile, plan: Plan, offset: np.ndarray) -> float:
+def _measure(mix: _FloatFile, plan: Plan, offset: np.ndarray) -> master.LoudnessMeter:
     meter = master.LoudnessMeter(plan.sample_rate, plan.channels)
     for block in mix.blocks():
         meter.add(block - offset)
-    return meter.integrated_lufs()
+    return meter
 
 
 class _Envelope:
@@ -218,6 +218,10 @@ class _Envelope:
         if len(self._carry):
             self.file.append(np.array([[self._carry.max()]]))
         self.file.close_writing()
+
+    def values(self) -> int:
+        """How many values the file holds (one per STEP samples)."""
+        return self.file.frames
 
     def read(self, a: int, b: int) -> np.ndarray:
         """The envelope at samples [a, b): zero outside the mix, or wrapped around a loop."""
@@ -299,16 +303,19 @@ class _Beside:
         return False
 
 
-def _master_to_target(mix: _FloatFile, envelope: _Envelope, plan: Plan, work: Path, gain_db: float, offset,
-                      span=None):
+def _master_to_target(mix: _FloatFile, envelope: _Envelope, step_power: list, plan: Plan, work: Path,
+                      gain_db: float, offset, span=None):
     """Write the float master (of ``span`` only, if given), searching the gain that puts the limited
-    piece on its loudness target: each try writes; the first on target stays.
+    piece on its loudness target: each try writes; the first on target stays. The first try allows
+    for what the limiter will take (``step_power``: the mix's, per 100 ms), so it is usually the last.
 
     Returns (path of the master, gain in dB, loudness in LUFS, true peak in dBTP) of the whole piece.
     """
     target = plan.master["loudness_lufs"]
     ceiling = master.limiter_ceiling(plan.master["true_peak_dbtp"])
     path = work / "master.wav"
+    envelope.ensure(ceiling / 10 ** (gain_db / 20))
+    gain_db = _first_gain_db(step_power, envelope, plan, gain_db)
     tried = []  # (gain_db, loudness after the limiter): the limiter bends this curve
     while True:
         envelope.ensure(ceiling / 10 ** (gain_db / 20))
@@ -336,6 +343,42 @@ def _master_to_target(mix: _FloatFile, envelope: _Envelope, plan: Plan, work: Pa
         finally:
             writer.close()
     return path, best_db, best_lufs, out_dbtp
+
+
+def _first_gain_db(step_power: list, envelope: _Envelope, plan: Plan, gain_db: float) -> float:
+    """The gain whose limited loudness is predicted on target, starting from ``gain_db`` (the mix's
+    own loudness to the target): a few steps along the prediction, ``gain_db`` if it has none."""
+    target = plan.master["loudness_lufs"]
+    for _ in range(4):
+        predicted = _predicted_lufs(step_power, envelope, plan, gain_db)
+        if not np.isfinite(predicted) or abs(target - predicted) < 0.01:
+            break
+        gain_db += target - predicted
+    return gain_db
+
+
+def _predicted_lufs(step_power: list, envelope: _Envelope, plan: Plan, gain_db: float) -> float:
+    """The loudness the limiter would leave at ``gain_db``, predicted without a pass over the mix:
+    each 100 ms step's mix power (gained) times the mean square of the limiter's gain there (coarse,
+    from the kept envelope; weighted by the envelope's square, since the limiter acts where the
+    step's power is), gated as BS.1770 does."""
+    steps = len(step_power)
+    step_samples = round(0.1 * plan.sample_rate)
+    coarse, values = envelope.STEP, envelope.values()
+    gain = 10 ** (gain_db / 20)
+    context = 4 * round((2 * master.LIMITER_ATTACK_S + master.LIMITER_HOLD_S) * plan.sample_rate / coarse) + 4
+    squares, weights = np.zeros(steps), np.zeros(steps)
+    for a in range(0, values, 1 << 16):
+        b = min(a + (1 << 16), values)
+        env = envelope.file.read(a - context, b + context)[:, 0] * gain
+        limiter = master.limiter_gain_coarse(env, coarse, plan.master["true_peak_dbtp"], plan.sample_rate)
+        limiter, weight = limiter[context: context + b - a], env[context: context + b - a] ** 2
+        step = np.arange(a, b) * coarse // step_samples
+        inside = step < steps
+        squares += np.bincount(step[inside], weights=(limiter * limiter * weight)[inside], minlength=steps)
+        weights += np.bincount(step[inside], weights=weight[inside], minlength=steps)
+    factor = np.where(weights > 0, squares / np.where(weights > 0, weights, 1.0), 1.0)
+    return master.integrated_lufs(np.asarray(step_power) * gain * gain * factor)
 
 
 def _next_gain_db(tried: list, target_lufs: float) -> float:
@@ -447,9 +490,8 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
             _make_seamless([mix, *stem_files.values()], round(plan.loop["crossfade_s"] * sr))
             envelope = _Envelope(mix, work)  # made afresh from the loop, on demand
             offset = _mean(mix)  # a loop must not carry DC
-            mix_lufs = _measure(mix, plan, offset)
-        else:
-            mix_lufs = meter.integrated_lufs()
+            meter = _measure(mix, plan, offset)
+        mix_lufs = meter.integrated_lufs()
         if not np.isfinite(mix_lufs):
             raise score_error(plan.score or plan.name, "layer", "the mix is silent (below the -70 LUFS gate): "
                               f"nothing to bring to {plan.master['loudness_lufs']:g} LUFS; raise a layer's gain_db")
@@ -460,8 +502,8 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         span = None
         if span_s is not None:
             span = (min(round(span_s[0] * sr), mix.frames), min(round(span_s[1] * sr), mix.frames))
-        master_wav, gain_db, out_lufs, out_dbtp = _master_to_target(mix, envelope, plan, work, gain_db, offset,
-                                                                    span)
+        master_wav, gain_db, out_lufs, out_dbtp = _master_to_target(mix, envelope, meter.step_power, plan, work,
+                                                                    gain_db, offset, span)
         timings["master_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

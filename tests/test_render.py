@@ -307,3 +307,28 @@ def test_the_kept_envelope_holds_each_steps_largest_value_and_reads_back_per_sam
     assert np.all(got[20:1020] >= exact * (1 - 1e-6))  # never under the envelope it stands for
     mix.loop = True  # a loop's reads wrap around its seam
     assert np.allclose(envelope.read(-20, 1020), np.concatenate([held[-20:], held, held[:20]]), rtol=1e-6)
+
+
+def test_the_predicted_loudness_after_the_limiter_matches_a_full_pass(tmp_path):
+    from types import SimpleNamespace
+
+    from audio import master
+    rate = 44100
+    rng = np.random.default_rng(12)
+    x = 0.05 * rng.standard_normal((20 * rate, 2))
+    bursts = np.repeat(rng.random(20 * rate // 2205) < 0.2, 2205)[:, None]  # speech-like peaks, 50 ms each
+    x = x * np.where(bursts, 8.0, 1.0)
+    mix = render._FloatFile(tmp_path / "mix.f32", 2)
+    meter = master.LoudnessMeter(rate, 2)
+    for a in range(0, len(x), 30000):
+        mix.append(x[a: a + 30000])
+        meter.add(x[a: a + 30000])
+    mix.close_writing()
+    envelope = render._Envelope(mix, tmp_path)
+    envelope.ensure(1e-4)
+    p = SimpleNamespace(sample_rate=rate, channels=2, master={"true_peak_dbtp": -1.0, "loudness_lufs": -16.0})
+    unlimited = meter.integrated_lufs()
+    for gain_db in (-12.0 - unlimited, -9.0 - unlimited):  # a little, then a lot of limiting
+        measured, _ = render._master_pass(mix, envelope, p, gain_db, np.zeros(2), lambda block: None)
+        assert measured < unlimited + gain_db - 0.2  # the limiter did take something
+        assert render._predicted_lufs(meter.step_power, envelope, p, gain_db) == pytest.approx(measured, abs=0.05)
