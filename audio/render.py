@@ -188,10 +188,11 @@ class _Envelope:
 
     def ensure(self, floor: float):
         """Make it exact wherever the envelope could reach ``floor`` (at unit gain); when it has to
-        be made, make it good for 6 dB more gain, so the search's later tries can use it too."""
+        be made, make it as the mixer's thread would (or good for 6 dB more gain, if that is lower),
+        so a render gives the same bytes whichever way its envelope was made."""
         if self.floor is not None and floor >= self.floor:
             return
-        self.floor = floor = floor / 2.0
+        self.floor = floor = min(floor / 2.0, self.STREAM_FLOOR)
         self._start()
         reach = master.TP_REACH
         for a in range(0, self.mix.frames, mixer.BLOCK_SAMPLES):
