@@ -193,16 +193,20 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
 
     pause_s = {"sentence": sc.pauses.sentence, "line": sc.pauses.line, "paragraph": sc.pauses.paragraph,
                "title": sc.pauses.title, "end": sc.pauses.tail}
-    t = round(sc.pauses.lead_in * sr)
-    cues = []
-    for s in sentences:
-        cue = overrides.get(s.index)
-
-        def pick(key, default, cue=cue):
+    def picker(cue):
+        def pick(key, default):
             value = getattr(cue, key) if cue else None
             return default if value is None else value
-        settings = voice.VoiceSettings(pick("voice", sc.voice.name), pick("rate", sc.voice.rate),
-                                       pick("pitch", sc.voice.pitch), pick("volume", sc.voice.volume))
+        return pick
+
+    picks = [picker(overrides.get(s.index)) for s in sentences]
+    voices = [voice.VoiceSettings(pick("voice", sc.voice.name), pick("rate", sc.voice.rate),
+                                  pick("pitch", sc.voice.pitch), pick("volume", sc.voice.volume)) for pick in picks]
+    spoken = cache.prefetch([(s.text, v) for s, v in zip(sentences, voices)], progress)  # two at a time
+
+    t = round(sc.pauses.lead_in * sr)
+    cues = []
+    for i, (s, pick, settings) in enumerate(zip(sentences, picks, voices)):
         t += round(pick("pause_before", 0.0) * sr)
         try:
             clip = cache.get(s.text, settings)
@@ -215,7 +219,7 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
                             t / sr, (t + n) / sr, words, list(pick("effects", sc.voice.effects))))
         after = sc.pauses.tail if s.brk == "end" else pick("pause_after", pause_s[s.brk])
         t += n + round(after * sr)
-        if progress:
+        if progress and i not in spoken:
             progress(1)
         if t > score_module.MAX_DURATION_S * sr:
             raise score_error(file, "piece.text", f"the piece would last over {score_module.MAX_DURATION_S / 3600:g} h "

@@ -18,7 +18,11 @@ import json
 import logging
 import os
 import re
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import wave
 import zipfile
 from dataclasses import dataclass
@@ -209,15 +213,17 @@ def _synthesize_once(text: str, settings: VoiceSettings) -> Clip | None:
     os.unlink(tmp)
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the driver prints "Audio saved to …"
-            engine.setProperty("voice", settings.name)
-            engine.setProperty("rate", settings.rate)
-            engine.setProperty("pitch", settings.pitch)
-            engine.setProperty("volume", settings.volume)
-            binding.Synchronize()  # espeak-ng applies settings on its own thread: let it finish
-            _word_events.clear()
-            engine.save_to_file(text, tmp)
-            engine.runAndWait()
-            binding.Synchronize()
+            try:
+                engine.setProperty("voice", settings.name)
+                engine.setProperty("rate", settings.rate)
+                engine.setProperty("pitch", settings.pitch)
+                engine.setProperty("volume", settings.volume)
+                binding.Synchronize()  # espeak-ng applies settings on its own thread: let it finish
+                _word_events.clear()
+                engine.save_to_file(text, tmp)
+                engine.runAndWait()
+            finally:
+                binding.Synchronize()  # its file is complete (or, interrupted, done with) before it goes
         if not os.path.exists(tmp) or os.path.getsize(tmp) <= 44:
             return None
         words = tuple((text[pos - 1: pos - 1 + length], sample) for pos, length, sample in _word_events)
@@ -354,6 +360,41 @@ class ClipCache:
         return clip.trimmed()
 
 
+    def prefetch(self, requests: list[tuple[str, VoiceSettings]], progress=None) -> set[int]:
+        """Speak the clips of ``requests`` that are not cached yet, every other one in a helper
+        process: espeak-ng speaks one utterance at a time in a process, so two cores speak about
+        twice as fast. Best effort: a clip the helper could not speak is not cached, and ``get``
+        speaks it again and reports any error where it belongs. ``progress(1)`` follows each clip.
+        Returns the indices of the requests it spoke (none for fewer than PARALLEL_MIN_CLIPS)."""
+        todo, seen = [], set()
+        for i, (text, settings) in enumerate(requests):
+            if (text, settings) not in seen and speakable(text) and not self.path(text, settings).exists():
+                seen.add((text, settings))
+                todo.append(i)
+        if len(todo) < PARALLEL_MIN_CLIPS:
+            return set()
+        theirs, mine = todo[1::2], todo[0::2]
+        helper = _start_helper(self.folder, [requests[i] for i in theirs])
+        try:
+            for i in mine:
+                with contextlib.suppress(TTSError):
+                    self.get(*requests[i])
+                if progress:
+                    progress(1)
+            done = _helper_results(helper)
+        finally:
+            if helper is not None and helper.poll() is None:  # interrupted: stop it, and let it clean up
+                helper.terminate()
+                try:
+                    helper.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    helper.kill()
+                    helper.wait()
+        self.synthesized += done
+        if progress:
+            progress(len(theirs))
+        return set(todo)
+
     def voiced(self, key: str, make) -> np.ndarray:
         """A clip as the mixer plays it (gained, through its effects: float32, (n, channels)), cached
         under ``key``, a digest of everything that made it; ``make()`` makes it when not cached. So
@@ -377,6 +418,58 @@ class ClipCache:
         except OSError as e:
             log.warning("could not write voiced clip cache entry %s: %s", path, e)
         return x
+
+
+PARALLEL_MIN_CLIPS = 64  # fewer are spoken here: a helper takes about a second to start (44 clips: 1.2 s alone)
+_HELPER_DONE = "piece-helper-spoke "  # the helper's result lines (anything else on its stdout is chatter)
+
+
+def _start_helper(folder: Path, jobs: list[tuple[str, VoiceSettings]]):
+    """A helper process speaking ``jobs`` into the cache at ``folder``; None if it cannot start."""
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    lines = "".join(json.dumps({"folder": str(folder), "text": text, "voice": vars(settings)}) + "\n"
+                    for text, settings in jobs)
+    try:
+        helper = subprocess.Popen([sys.executable, "-c", "from audio.voice import _helper_main; _helper_main()"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  text=True, encoding="utf-8", env=env)
+    except OSError as e:
+        log.info("could not start a second speaking process (%s): speaking one clip at a time", e)
+        return None
+    threading.Thread(target=_feed, args=(helper.stdin, lines), daemon=True).start()
+    return helper
+
+
+def _feed(pipe, text: str):
+    with contextlib.suppress(OSError, ValueError):  # the helper died: its clips are spoken here instead
+        pipe.write(text)
+        pipe.close()
+
+
+def _helper_results(helper) -> int:
+    """Wait for the helper; the number of clips it spoke into the cache."""
+    if helper is None:
+        return 0
+    out = helper.stdout.read()  # to the end: the helper exits after its last job
+    helper.stdout.close()
+    helper.wait()
+    return sum(line.startswith(_HELPER_DONE) and line.strip().endswith("1") for line in out.splitlines())
+
+
+def _helper_main():
+    """The helper process: speak each job read from stdin (JSON lines) into its cache folder."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent handles it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the parent stops it: clean up on the way out
+    for line in sys.stdin:
+        job = json.loads(line)
+        try:
+            ClipCache(Path(job["folder"])).get(job["text"], VoiceSettings(**job["voice"]))
+            ok = 1
+        except TTSError:
+            ok = 0
+        sys.stdout.write(f"{_HELPER_DONE}{ok}\n")
+        sys.stdout.flush()
 
 
 def _read_voiced(path: Path) -> np.ndarray:

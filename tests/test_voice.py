@@ -132,3 +132,35 @@ def test_a_damaged_cache_entry_is_synthesized_again_with_a_warning(tmp_path, cap
     second = again.get("The hum is real somewhere.", SETTINGS)
     assert again.synthesized == 1 and "damaged" in caplog.text
     assert voiced_s(second) == pytest.approx(voiced_s(first), abs=0.01)
+
+
+SENTENCES = [f"Sentence number {n} is spoken here." for n in range(10)]
+
+
+def test_a_long_text_is_spoken_two_at_a_time_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(voice, "PARALLEL_MIN_CLIPS", 4)
+    cache = voice.ClipCache(tmp_path)
+    ticks = []
+    requests = [(text, SETTINGS) for text in SENTENCES + SENTENCES[:2]]  # two repeats: spoken once
+    spoken = cache.prefetch(requests, progress=ticks.append)
+    assert spoken == set(range(10)) and sum(ticks) == 10 and cache.synthesized == 10
+    again = voice.ClipCache(tmp_path)
+    clips = [again.get(text, SETTINGS) for text in SENTENCES]
+    assert (again.synthesized, again.hits) == (0, 10)  # the helper's five are in the cache too
+    assert all(0.8 < voiced_s(c) < 3.0 and c.words[0][0] == "Sentence" for c in clips)
+
+
+def test_without_a_helper_process_every_clip_is_spoken_here(tmp_path, monkeypatch):
+    monkeypatch.setattr(voice, "PARALLEL_MIN_CLIPS", 4)
+    monkeypatch.setattr(voice.sys, "executable", str(tmp_path / "no-such-python"))
+    cache = voice.ClipCache(tmp_path / "cache")
+    cache.prefetch([(text, SETTINGS) for text in SENTENCES[:6]])
+    assert all(cache.path(text, SETTINGS).exists() for text in SENTENCES[0::2][:3])
+    for text in SENTENCES[:6]:
+        cache.get(text, SETTINGS)
+    assert cache.synthesized == 6
+
+
+def test_a_short_text_starts_no_helper(tmp_path, monkeypatch):
+    monkeypatch.setattr(voice, "_start_helper", lambda *a: pytest.fail("a helper was started"))
+    assert voice.ClipCache(tmp_path).prefetch([(text, SETTINGS) for text in SENTENCES]) == set()
