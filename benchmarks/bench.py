@@ -144,43 +144,43 @@ def render_score(score_path: Path, cache_dir: Path, out_dir: Path):
 
 # --- ffmpeg ----------------------------------------------------------------------------------------
 
-def ffmpeg_bed(out_path: Path, seconds: float):
-    """The same bed by ffmpeg's lavfi: anoisesrc brown + 3 sines, amix, lowpass 3 kHz, 16-bit WAV."""
+def bed_graph(seconds: float) -> str:
+    """The bed as an ffmpeg lavfi graph: anoisesrc brown + 3 sines, amix, lowpass 3 kHz."""
     d = f"{seconds:g}"
     sines = "".join(f"sine=frequency={f}:sample_rate={SAMPLE_RATE}:duration={d}[s{i}];"
                     for i, f in enumerate((60, 120, 180)))
     weights = " ".join(f"{10 ** (g / 20):.4f}" for *_, g in BED_LAYERS)
-    graph = (f"anoisesrc=color=brown:sample_rate={SAMPLE_RATE}:amplitude=0.5:seed=1:duration={d}[n];"
-             f"{sines}[n][s0][s1][s2]amix=inputs=4:weights={weights},lowpass=f=3000")
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-filter_complex", graph,
-           "-ac", "2", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", str(out_path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    return (f"anoisesrc=color=brown:sample_rate={SAMPLE_RATE}:amplitude=0.5:seed=1:duration={d}[n];"
+            f"{sines}[n][s0][s1][s2]amix=inputs=4:weights={weights},lowpass=f=3000")
+
+
+def run_ffmpeg(args: list[str]) -> str:
+    """Run the bundled ffmpeg; its stderr (where it reports)."""
+    proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"ffmpeg failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return proc.stderr
+
+
+def ffmpeg_bed(out_path: Path, seconds: float):
+    """The same bed by ffmpeg's lavfi, to 16-bit WAV."""
+    run_ffmpeg(["-loglevel", "error", "-y", "-filter_complex", bed_graph(seconds),
+                "-ac", "2", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", str(out_path)])
 
 
 def ffmpeg_bed_mastered(out_path: Path, seconds: float) -> dict:
     """The same bed mastered by ffmpeg as a producer would: loudnorm's two passes (measure, then a
     linear gain to -16 LUFS under -1 dBTP, true peak by 4x oversampling) to 16-bit WAV at 44.1 kHz.
     Returns loudnorm's own report of the second pass."""
-    d = f"{seconds:g}"
-    sines = "".join(f"sine=frequency={f}:sample_rate={SAMPLE_RATE}:duration={d}[s{i}];"
-                    for i, f in enumerate((60, 120, 180)))
-    weights = " ".join(f"{10 ** (g / 20):.4f}" for *_, g in BED_LAYERS)
-    graph = (f"anoisesrc=color=brown:sample_rate={SAMPLE_RATE}:amplitude=0.5:seed=1:duration={d}[n];"
-             f"{sines}[n][s0][s1][s2]amix=inputs=4:weights={weights},lowpass=f=3000,")
     target = "loudnorm=I=-16:TP=-1:LRA=20"
-    first = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-filter_complex",
-                            graph + target + ":print_format=json", "-f", "null", "-"], capture_output=True, text=True)
-    m = json.loads(first.stderr[first.stderr.rindex("{"):first.stderr.rindex("}") + 1])
+    graph = bed_graph(seconds) + ","
+    report = run_ffmpeg(["-filter_complex", graph + target + ":print_format=json", "-f", "null", "-"])
+    m = json.loads(report[report.rindex("{"):report.rindex("}") + 1])
     second = (f"{target}:measured_I={m['input_i']}:measured_TP={m['input_tp']}:measured_LRA={m['input_lra']}"
               f":measured_thresh={m['input_thresh']}:offset={m['target_offset']}:linear=true:print_format=json")
-    proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-y", "-filter_complex", graph + second,
-                           "-ac", "2", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", str(out_path)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"ffmpeg failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
-    return json.loads(proc.stderr[proc.stderr.rindex("{"):proc.stderr.rindex("}") + 1])
+    report = run_ffmpeg(["-y", "-filter_complex", graph + second, "-ac", "2", "-ar", str(SAMPLE_RATE),
+                         "-c:a", "pcm_s16le", str(out_path)])
+    return json.loads(report[report.rindex("{"):report.rindex("}") + 1])
 
 
 def ffmpeg_ebur128(path: Path) -> dict:
