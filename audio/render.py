@@ -220,9 +220,13 @@ class _Envelope:
             self.file.append(np.array([[self._carry.max()]]))
         self.file.close_writing()
 
-    def values(self) -> int:
-        """How many values the file holds (one per STEP samples)."""
+    def n_values(self) -> int:
+        """How many values are kept (one per STEP samples)."""
         return self.file.frames
+
+    def values(self, a: int, b: int) -> np.ndarray:
+        """Kept values [a, b) (each the largest of its STEP samples), zero outside."""
+        return self.file.read(a, b)[:, 0]
 
     def read(self, a: int, b: int) -> np.ndarray:
         """The envelope at samples [a, b): zero outside the mix, or wrapped around a loop."""
@@ -317,14 +321,18 @@ def _master_to_target(mix: _FloatFile, envelope: _Envelope, step_power: list, pl
     path = work / "master.wav"
     envelope.ensure(ceiling / 10 ** (gain_db / 20))
     gain_db = _first_gain_db(step_power, envelope, plan, gain_db)
-    tried = []  # (gain_db, loudness after the limiter): the limiter bends this curve
-    while True:
+
+    def write_at(gain_db):
         envelope.ensure(ceiling / 10 ** (gain_db / 20))
         writer = export.FloatWriter(path, plan.sample_rate, plan.channels)
         try:
-            out_lufs, out_dbtp = _master_pass(mix, envelope, plan, gain_db, offset, writer.write, span)
+            return _master_pass(mix, envelope, plan, gain_db, offset, writer.write, span)
         finally:
             writer.close()
+
+    tried = []  # (gain_db, loudness after the limiter): the limiter bends this curve
+    while True:
+        out_lufs, out_dbtp = write_at(gain_db)
         tried.append((gain_db, out_lufs))
         if not np.isfinite(out_lufs) or abs(target - out_lufs) <= LOUDNESS_TOLERANCE_LU:
             return path, gain_db, out_lufs, out_dbtp
@@ -337,12 +345,8 @@ def _master_to_target(mix: _FloatFile, envelope: _Envelope, step_power: list, pl
                           f"{target:g} LUFS cannot be reached under the {plan.master['true_peak_dbtp']:g} dBTP "
                           f"ceiling (best {best_lufs:.2f} LUFS at {best_db:+.1f} dB gain): this mix is too "
                           "peaky for it; lower the target or raise the ceiling")
-    if best_db != gain_db:
-        writer = export.FloatWriter(path, plan.sample_rate, plan.channels)
-        try:
-            best_lufs, out_dbtp = _master_pass(mix, envelope, plan, best_db, offset, writer.write, span)
-        finally:
-            writer.close()
+    if best_db != gain_db:  # the last try was not the best: write the best again
+        best_lufs, out_dbtp = write_at(best_db)
     return path, best_db, best_lufs, out_dbtp
 
 
@@ -365,13 +369,13 @@ def _predicted_lufs(step_power: list, envelope: _Envelope, plan: Plan, gain_db: 
     step's power is), gated as BS.1770 does."""
     steps = len(step_power)
     step_samples = round(0.1 * plan.sample_rate)
-    coarse, values = envelope.STEP, envelope.values()
+    coarse, values = envelope.STEP, envelope.n_values()
     gain = 10 ** (gain_db / 20)
     context = 4 * round((2 * master.LIMITER_ATTACK_S + master.LIMITER_HOLD_S) * plan.sample_rate / coarse) + 4
     squares, weights = np.zeros(steps), np.zeros(steps)
     for a in range(0, values, 1 << 16):
         b = min(a + (1 << 16), values)
-        env = envelope.file.read(a - context, b + context)[:, 0] * gain
+        env = envelope.values(a - context, b + context) * gain
         limiter = master.limiter_gain_coarse(env, coarse, plan.master["true_peak_dbtp"], plan.sample_rate)
         limiter, weight = limiter[context: context + b - a], env[context: context + b - a] ** 2
         step = np.arange(a, b) * coarse // step_samples
