@@ -192,13 +192,15 @@ def id3_tags(id3) -> tuple[dict, dict]:
             if texts:
                 tags[key] = texts[0].strip()
                 break
-    pictures = id3.getall("APIC")
-    if pictures:
-        front = next((p for p in pictures if p.type == 3), pictures[0])
-        cover = {"present": True, "bytes": len(front.data), "mime": front.mime or None}
-    else:
-        cover = no_cover()
-    return tags, cover
+    return tags, front_cover(id3.getall("APIC"))
+
+
+def front_cover(pictures: list) -> dict:
+    """The front cover (picture type 3) of embedded pictures, else the first; or no cover."""
+    if not pictures:
+        return no_cover()
+    front = next((p for p in pictures if p.type == 3), pictures[0])
+    return {"present": True, "bytes": len(front.data), "mime": front.mime or None}
 
 
 def id3_chapters(id3) -> list[dict]:
@@ -247,12 +249,7 @@ def vorbis_tags(comments, pictures=()) -> tuple[dict, dict]:
             found.append(Picture(base64.b64decode(encoded)))
         except (binascii.Error, ValueError, struct.error):
             continue
-    if found:
-        front = next((p for p in found if p.type == 3), found[0])
-        cover = {"present": True, "bytes": len(front.data), "mime": front.mime or None}
-    else:
-        cover = no_cover()
-    return tags, cover
+    return tags, front_cover(found)
 
 
 def chapter_time_s(text: str) -> float | None:
