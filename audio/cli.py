@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
@@ -130,6 +131,9 @@ def render(scores, out_dir, formats, cache_dir, preset, mp3_mode, stems, seamles
            quiet, verbose):
     """Render SCORES (TOML files) to audio, captions and a manifest.
 
+    A manifest (NAME.json, written by an earlier render) in place of a score renders its plan
+    again: the same audio, speech from the cache or spoken again from the recorded settings.
+
     With --from/--to, write only that span as NAME.preview.FORMAT: the same samples the full
     render has there (the whole piece is still mixed and measured for its loudness).
     """
@@ -153,32 +157,42 @@ def render(scores, out_dir, formats, cache_dir, preset, mp3_mode, stems, seamles
         for path in scores:
             t0 = time.perf_counter()
             cache.synthesized = cache.hits = cache.voiced_made = cache.voiced_hits = 0
-            sc = score_module.with_options(score_module.load(path), preset=preset, mp3=mp3_mode,
-                                           seamless=seamless or None, duration_s=duration_s, formats=fmts)
-            n_sentences = len(script.parse(sc.text, sc.piece.title_line))
-            with _bar(show, n_sentences, f"{sc.name}: speaking") as bar:
-                plan = plan_module.resolve(sc, cache, progress=None if bar is None else bar.update)
-            for w in plan.warnings:
-                log.warning(w)
+            if path.suffix.lower() == ".json":  # a manifest: render its plan again
+                for flag, given in (("--preset", preset), ("--loop", seamless), ("--duration", duration)):
+                    if given:
+                        raise click.BadParameter(f"{flag} changes the plan; it applies to a score, not to the "
+                                                 f"manifest {path}", param_hint=flag)
+                plan = plan_module.read_manifest(path)
+                plan.master = dataclasses.replace(plan.master, mp3=mp3_mode or plan.master.mp3,
+                                                  formats=fmts or plan.master.formats)
+                score_module.check_master(plan.master, plan.loop, str(path))
+            else:
+                sc = score_module.with_options(score_module.load(path), preset=preset, mp3=mp3_mode,
+                                               seamless=seamless or None, duration_s=duration_s, formats=fmts)
+                n_sentences = len(script.parse(sc.text, sc.piece.title_line))
+                with _bar(show, n_sentences, f"{sc.name}: speaking") as bar:
+                    plan = plan_module.resolve(sc, cache, progress=None if bar is None else bar.update)
+                for w in plan.warnings:
+                    log.warning(w)
             span_s = None
             if start_s is not None:
                 if start_s >= plan.duration_s:
-                    raise click.BadParameter(f"{from_} is past the end of {sc.name} ({plan.duration_s:.1f} s)",
+                    raise click.BadParameter(f"{from_} is past the end of {plan.name} ({plan.duration_s:.1f} s)",
                                              param_hint="--from")
                 span_s = (start_s, min(end_s or plan.duration_s, plan.duration_s))
-            with _bar(show, plan.total_samples, f"{sc.name}: mixing") as bar:
+            with _bar(show, plan.total_samples, f"{plan.name}: mixing") as bar:
                 manifest = render_module.render(plan, cache, out_dir, progress=None if bar is None else bar.update,
                                                 span_s=span_s, stems=stems, picture=picture)
             m = manifest["measured"]
             if not quiet:
                 what = f"{span_s[0]:.1f}–{span_s[1]:.1f} s of {plan.duration_s:.1f} s" if span_s else \
                     f"{plan.duration_s:.1f} s"
-                click.echo(f"{sc.name}: {what}, {m['loudness_lufs']:.1f} LUFS, "
+                click.echo(f"{plan.name}: {what}, {m['loudness_lufs']:.1f} LUFS, "
                            f"{m['true_peak_dbtp']:.1f} dBTP → "
                            + ", ".join(Path(p).name for p in manifest["files"].values() if isinstance(p, str))
                            + f" ({time.perf_counter() - t0:.1f} s)")
             log.info("%s: %d clips synthesized, %d cache reads; %d clips put through effects, %d from the cache; "
-                     "timings %s", sc.name, cache.synthesized, cache.hits, cache.voiced_made, cache.voiced_hits,
+                     "timings %s", plan.name, cache.synthesized, cache.hits, cache.voiced_made, cache.voiced_hits,
                      {k: round(v, 2) for k, v in manifest["timings"].items()})
     _run(body)
 

@@ -22,7 +22,6 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import soundfile as sf
@@ -285,7 +284,7 @@ def encode(master: Path, final_tmp: Path, fmt: str, mp3_mode: str):
 
 def write_format(master: Path, final: Path, fmt: str, options: dict, staged: Staged | None = None):
     """One output file from the float master, tagged, renamed into place when complete."""
-    chapters = [SimpleNamespace(**c) for c in options["chapters"]]
+    chapters = options["chapters"]
     cover = Path(options["tags"]["cover"]) if options["tags"].get("cover") else None
     with atomic_path(final, staged) as tmp:
         if FORMATS[fmt].lossless:
@@ -326,7 +325,7 @@ def write_captions(out_dir: Path, stem: str, cues, chapters: list, title: str, s
         ("transcript", f"{stem}.transcript.json",
          json.dumps(captions.transcript_json(cues, speaker), indent=2, ensure_ascii=False) + "\n"),
         ("chapters", f"{stem}.chapters.json",
-         json.dumps(captions.chapters_json([SimpleNamespace(**c) for c in chapters], title), indent=2,
+         json.dumps(captions.chapters_json(chapters, title), indent=2,
                     ensure_ascii=False) + "\n"),
     ]:
         write_text_atomic(out_dir / name, text, staged)

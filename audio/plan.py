@@ -8,8 +8,10 @@ sentences and pauses on a sample-exact timeline, and resolves each layer's span 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
 from audio import score as score_module
 from audio import automation, script, voice
@@ -52,6 +54,44 @@ class LayerPlan:
     effects: list = field(default_factory=list)  # effect chain on the generator's sound
 
 
+@dataclass(frozen=True)
+class MasterSettings:
+    """How the piece is mastered and delivered."""
+
+    preset: str
+    loudness_lufs: float
+    true_peak_dbtp: float
+    formats: tuple
+    mp3: str
+    bit_depth: int
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    seamless: bool = False
+    crossfade_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class Chapter:
+    title: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Tags:
+    """What goes into the files' tags; ``cover`` is an absolute path, or "" for none."""
+
+    title: str = ""
+    artist: str = ""
+    album: str = ""
+    year: str | None = None  # "YYYY"
+    genre: str = ""
+    comment: str = ""
+    cover: str = ""
+
+
 @dataclass
 class Plan:
     name: str
@@ -62,19 +102,51 @@ class Plan:
     seed: int
     total_samples: int
     duration_s: float
-    cues: list
-    layers: list
-    master: dict
+    cues: list  # CuePlan
+    layers: list  # LayerPlan
+    master: MasterSettings
     score_sha256: str
     engine: str
     warnings: list = field(default_factory=list)
-    chapters: list = field(default_factory=list)  # {title, start_s, end_s}
-    loop: dict = field(default_factory=dict)  # {seamless, crossfade_s}
-    tags: dict = field(default_factory=dict)  # title, artist, album, year, genre, comment, cover
+    chapters: list = field(default_factory=list)  # Chapter
+    loop: LoopSettings = field(default_factory=LoopSettings)
+    tags: Tags = field(default_factory=Tags)
     score: str = ""  # the score file, for messages
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
+        """The plan as JSON-ready data: the manifest's core, which ``from_dict`` reads back."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Plan:
+        """The plan a manifest (or ``to_dict``) records; keys a manifest adds besides are ignored."""
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in names}
+        values["cues"] = [CuePlan(**c) for c in d["cues"]]
+        values["layers"] = [LayerPlan(**la) for la in d["layers"]]
+        values["master"] = MasterSettings(**{**d["master"], "formats": tuple(d["master"]["formats"])})
+        values["chapters"] = [Chapter(**c) for c in d.get("chapters", [])]
+        values["loop"] = LoopSettings(**d.get("loop", {}))
+        values["tags"] = Tags(**d.get("tags", {}))
+        return cls(**values)
+
+
+def read_manifest(path: Path) -> Plan:
+    """The plan recorded in a render's manifest (``NAME.json``); a ScoreError names what is wrong."""
+    file = str(path)
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise score_error(file, "", "manifest not found") from None
+    except OSError as e:
+        raise score_error(file, "", f"cannot read the manifest: {e.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise score_error(file, "", f"not a JSON manifest: {e}") from None
+    try:
+        return Plan.from_dict(doc)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise score_error(file, "", f"not a render manifest: it does not hold a whole plan ({type(e).__name__}: "
+                          f"{e})") from None
 
 
 def stable_hash(name: str) -> int:
@@ -158,13 +230,12 @@ def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None, durat
     p = sc.piece
     return Plan(name=sc.name, title=p.title, author=p.author, sample_rate=sr,
                 channels=p.channels, seed=p.seed, total_samples=total, duration_s=total / sr,
-                cues=cues, layers=layers, master=score_module.as_dict(sc.master),
+                cues=cues, layers=layers, master=MasterSettings(**asdict(sc.master)),
                 score_sha256=sc.sha256, engine=voice.engine_id(), warnings=warnings,
                 chapters=_chapters(sc, sentences, cues, time_of, total, sr),
-                loop={"seamless": bool(loop and loop.seamless), "crossfade_s": loop.crossfade if loop else 2.0},
-                tags={"title": p.title, "artist": p.author, "album": p.album,
-                      "year": None if p.year is None else f"{p.year:04d}", "genre": p.genre,
-                      "comment": p.comment, "cover": p.cover},
+                loop=LoopSettings(bool(loop and loop.seamless), loop.crossfade if loop else 2.0),
+                tags=Tags(p.title, p.author, p.album, None if p.year is None else f"{p.year:04d}", p.genre,
+                          p.comment, p.cover),
                 score=file)
 
 
@@ -245,7 +316,7 @@ def _repeat(cues, every: int, total: int, sr: int, file) -> list:
 
 
 def _chapters(sc, sentences, cues, time_of, total: int, sr: int) -> list:
-    """[[chapter]] tables, or one chapter per blank-line paragraph; each {title, start_s, end_s}."""
+    """[[chapter]] tables, or one chapter per blank-line paragraph."""
     if sc.chapters:
         marks = sorted((max(0, time_of(c.at, f"{c.where}.at")), c.title) for c in sc.chapters)
     else:
@@ -257,4 +328,4 @@ def _chapters(sc, sentences, cues, time_of, total: int, sr: int) -> list:
             marks.append((0 if n == 0 else cues[i].start_sample, title))
     marks = [(min(a, total - 1), title) for a, title in marks]
     ends = [a for a, _ in marks[1:]] + [total]
-    return [{"title": title, "start_s": a / sr, "end_s": b / sr} for (a, title), b in zip(marks, ends) if b > a]
+    return [Chapter(title, a / sr, b / sr) for (a, title), b in zip(marks, ends) if b > a]

@@ -16,6 +16,7 @@ import queue
 import shutil
 import threading
 import time
+from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -264,7 +265,7 @@ def _master_pass(mix: _FloatFile, envelope: _Envelope, plan: Plan, gain_db: floa
             b = min(a + block, mix.frames)
             x = (mix.read(a - context, b + context) - offset) * gain
             env = (envelope.read(a - context, b + context) + slack) * gain
-            y = master.limit(x, context, plan.master["true_peak_dbtp"], sr, env)
+            y = master.limit(x, context, plan.master.true_peak_dbtp, sr, env)
             beside.put(y)
             meter.add(y)
             if first < b and a < end:
@@ -316,8 +317,8 @@ def _master_to_target(mix: _FloatFile, envelope: _Envelope, step_power: list, pl
 
     Returns (path of the master, gain in dB, loudness in LUFS, true peak in dBTP) of the whole piece.
     """
-    target = plan.master["loudness_lufs"]
-    ceiling = master.limiter_ceiling(plan.master["true_peak_dbtp"])
+    target = plan.master.loudness_lufs
+    ceiling = master.limiter_ceiling(plan.master.true_peak_dbtp)
     path = work / "master.wav"
     envelope.ensure(ceiling / 10 ** (gain_db / 20))
     gain_db = _first_gain_db(step_power, envelope, plan, gain_db)
@@ -342,7 +343,7 @@ def _master_to_target(mix: _FloatFile, envelope: _Envelope, step_power: list, pl
     best_db, best_lufs = min(tried, key=lambda t: abs(target - t[1]))
     if abs(target - best_lufs) > LOUDNESS_LIMIT_LU:
         raise score_error(plan.score or plan.name, "master.loudness_lufs",
-                          f"{target:g} LUFS cannot be reached under the {plan.master['true_peak_dbtp']:g} dBTP "
+                          f"{target:g} LUFS cannot be reached under the {plan.master.true_peak_dbtp:g} dBTP "
                           f"ceiling (best {best_lufs:.2f} LUFS at {best_db:+.1f} dB gain): this mix is too "
                           "peaky for it; lower the target or raise the ceiling")
     if best_db != gain_db:  # the last try was not the best: write the best again
@@ -353,7 +354,7 @@ def _master_to_target(mix: _FloatFile, envelope: _Envelope, step_power: list, pl
 def _first_gain_db(step_power: list, envelope: _Envelope, plan: Plan, gain_db: float) -> float:
     """The gain whose limited loudness is predicted on target, starting from ``gain_db`` (the mix's
     own loudness to the target): a few steps along the prediction, ``gain_db`` if it has none."""
-    target = plan.master["loudness_lufs"]
+    target = plan.master.loudness_lufs
     for _ in range(4):
         predicted = _predicted_lufs(step_power, envelope, plan, gain_db)
         if not np.isfinite(predicted) or abs(target - predicted) < 0.01:
@@ -376,7 +377,7 @@ def _predicted_lufs(step_power: list, envelope: _Envelope, plan: Plan, gain_db: 
     for a in range(0, values, 1 << 16):
         b = min(a + (1 << 16), values)
         env = envelope.values(a - context, b + context) * gain
-        limiter = master.limiter_gain_coarse(env, coarse, plan.master["true_peak_dbtp"], plan.sample_rate)
+        limiter = master.limiter_gain_coarse(env, coarse, plan.master.true_peak_dbtp, plan.sample_rate)
         limiter, weight = limiter[context: context + b - a], env[context: context + b - a] ** 2
         step = np.arange(a, b) * coarse // step_samples
         inside = step < steps
@@ -451,8 +452,8 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         raise RenderError(f"{out_dir}: the output folder is not writable; earlier outputs are left as they were")
     for name in export.clean_stale(out_dir, plan.name):
         log.warning("removed %s, left behind by an interrupted render", out_dir / name)
-    formats = tuple(formats or plan.master["formats"])
-    seamless = plan.loop.get("seamless", False)
+    formats = tuple(formats or plan.master.formats)
+    seamless = plan.loop.seamless
     for fmt in formats:
         if seamless and not export.FORMATS[fmt].loops:
             raise RenderError(f"{plan.name}: {fmt} cannot loop without a gap (the encoder pads the start and end); "
@@ -492,15 +493,15 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
             f.close_writing()
         offset = np.zeros(ch)
         if seamless:
-            _make_seamless([mix, *stem_files.values()], round(plan.loop["crossfade_s"] * sr))
+            _make_seamless([mix, *stem_files.values()], round(plan.loop.crossfade_s * sr))
             envelope = _Envelope(mix, work)  # made afresh from the loop, on demand
             offset = _mean(mix)  # a loop must not carry DC
             meter = _measure(mix, plan, offset)
         mix_lufs = meter.integrated_lufs()
         if not np.isfinite(mix_lufs):
             raise score_error(plan.score or plan.name, "layer", "the mix is silent (below the -70 LUFS gate): "
-                              f"nothing to bring to {plan.master['loudness_lufs']:g} LUFS; raise a layer's gain_db")
-        gain_db = master.gain_db_to(mix_lufs, plan.master["loudness_lufs"])
+                              f"nothing to bring to {plan.master.loudness_lufs:g} LUFS; raise a layer's gain_db")
+        gain_db = master.gain_db_to(mix_lufs, plan.master.loudness_lufs)
         timings["mix_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -512,9 +513,9 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         timings["master_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        podcast = plan.master.get("preset", "").startswith("podcast")
-        options = {"tags": plan.tags, "chapters": plan.chapters, "bit_depth": plan.master["bit_depth"],
-                   "mp3": plan.master["mp3"], "seed": plan.seed, "rate_hz": sr,
+        podcast = plan.master.preset.startswith("podcast")
+        options = {"tags": asdict(plan.tags), "chapters": plan.chapters, "bit_depth": plan.master.bit_depth,
+                   "mp3": plan.master.mp3, "seed": plan.seed, "rate_hz": sr,
                    "channels": 2 if podcast else ch,  # Apple refuses mono WAV/FLAC in podcasts
                    "first_sample": span[0] if span else 0,
                    "loop_samples": mix.frames if seamless else 0}

@@ -572,15 +572,3 @@ def output_stem(path: Path) -> str:
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip(".-") or "piece"
     return stem
 
-
-def as_dict(obj):
-    """A dataclass as plain JSON-ready data (paths as strings)."""
-    def convert(v):
-        if isinstance(v, Path):
-            return str(v)
-        if isinstance(v, tuple):
-            return [convert(x) for x in v]
-        if isinstance(v, dict):
-            return {k: convert(x) for k, x in v.items()}
-        return v
-    return {k: convert(v) for k, v in dataclasses.asdict(obj).items()}

@@ -88,15 +88,20 @@ def _keywords(cls, **kwargs):
     return cls(**{k: v for k, v in kwargs.items() if k in names})
 
 
-def _master_dict() -> dict:
-    """The score's [master] table at its defaults, WAV only."""
+def _master():
+    """The score's [master] table at its defaults, WAV only (typed where the plan has a type for it)."""
+    from audio import plan as plan_mod
     from audio import score
     out = {"loudness_lufs": -16.0, "true_peak_dbtp": -1.0, "formats": ["wav"], "mp3_bitrate_kbps": 192}
     for f in getattr(score, "MASTER_FIELDS", ()):
         if f.name not in out and f.default is not getattr(score, "REQUIRED", object()):
             out[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
     out["formats"] = ["wav"]
-    return out
+    settings = getattr(plan_mod, "MasterSettings", None)
+    if settings is None:
+        return out
+    names = [f.name for f in dataclasses.fields(settings)]
+    return settings(**{k: tuple(v) if k == "formats" else v for k, v in out.items() if k in names})
 
 
 def ambience_plan(minutes: float, name: str = "bed"):
@@ -117,7 +122,7 @@ def ambience_plan(minutes: float, name: str = "bed"):
     return _keywords(
         plan_mod.Plan, name=name, title=f"{minutes:g} min ambience", author="bench", sample_rate=sr,
         channels=2, seed=seed, total_samples=n, duration_s=n / sr, cues=[], layers=layers,
-        master=_master_dict(), score_sha256="", engine="")
+        master=_master(), score_sha256="", engine="")
 
 
 def render_ambience(minutes: float, out_dir: Path, name: str = "bed"):

@@ -100,7 +100,7 @@ def test_flac_and_opus_carry_vorbis_comments_and_chapters(episode):
 
 def test_a_mono_podcast_is_mono_mp3_but_dual_mono_wav(tmp_path):
     p = make(tmp_path, preset="podcast-mono", formats=["wav", "mp3"])
-    assert p.channels == 1 and p.master["loudness_lufs"] == -19.0
+    assert p.channels == 1 and p.master.loudness_lufs == -19.0
     render.render(p, ClipCache(), tmp_path / "out")
     wav, _ = sf.read(tmp_path / "out" / "piece.wav")
     assert wav.shape[1] == 2 and np.array_equal(wav[:, 0], wav[:, 1])
@@ -112,8 +112,8 @@ def test_a_mono_podcast_is_mono_mp3_but_dual_mono_wav(tmp_path):
 
 def test_explicit_master_keys_override_the_preset(tmp_path):
     p = make(tmp_path, BODY + "\n[master]\npreset = \"broadcast\"\nloudness_lufs = -20.0\n")
-    assert p.master["loudness_lufs"] == -20.0 and p.master["preset"] == "broadcast"
-    assert make(tmp_path, BODY + "\n[master]\npreset = \"streaming\"\n").master["loudness_lufs"] == -14.0
+    assert p.master.loudness_lufs == -20.0 and p.master.preset == "broadcast"
+    assert make(tmp_path, BODY + "\n[master]\npreset = \"streaming\"\n").master.loudness_lufs == -14.0
 
 
 def test_mp3_vbr_and_24_bit_flac(tmp_path):

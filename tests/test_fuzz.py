@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime
 import math
 import os
@@ -807,8 +808,8 @@ def run_example(folder: Path, score_bytes: bytes, text: str, opts: dict | None =
     except Exception as e:  # noqa: BLE001 - the point of the fuzzer
         return Outcome("failure", _signature(e), traceback.format_exc(), {"stage": stage})
     measured = manifest["measured"]
-    info.update(measured=measured, files=manifest["files"], target=dict(p.master))
-    target, ceiling = p.master["loudness_lufs"], p.master["true_peak_dbtp"]
+    info.update(measured=measured, files=manifest["files"], target=dataclasses.asdict(p.master))
+    target, ceiling = p.master.loudness_lufs, p.master.true_peak_dbtp
     lufs, dbtp = measured["loudness_lufs"], measured["true_peak_dbtp"]
     if not (lufs is not None and math.isfinite(lufs) and abs(lufs - target) <= 0.5):
         why = "" if lufs is not None and math.isfinite(lufs) else \
@@ -829,7 +830,7 @@ def _check_files_by_ffmpeg(files: dict, p, info: dict) -> Outcome | None:
     """Every audio file the render wrote, measured by ffmpeg's ebur128: loudness on target (±0.5 LU;
     ±1 LU for lossy formats) and true peak under the ceiling in the lossless ones (lossy codecs overshoot)."""
     from conftest import ebur128  # the independent meter: ffmpeg's
-    target, ceiling = p.master["loudness_lufs"], p.master["true_peak_dbtp"]
+    target, ceiling = p.master.loudness_lufs, p.master.true_peak_dbtp
     info["ebur128"] = {}
     for fmt, path in files.items():
         if fmt not in score_module.FORMATS or not isinstance(path, str):
@@ -845,7 +846,7 @@ def _check_files_by_ffmpeg(files: dict, p, info: dict) -> Outcome | None:
             return Outcome("failure", f"off target by ffmpeg's ebur128: {fmt} loudness",
                            f"{fmt}: ebur128 {theirs['lufs']} LUFS (dual-mono offset {offset:.2f}), target {target} "
                            f"LUFS; manifest {info['measured']['loudness_lufs']:.2f}; "
-                           f"bit_depth {p.master.get('bit_depth')}", info)
+                           f"bit_depth {p.master.bit_depth}", info)
         if fmt in ("wav", "flac") and theirs["dbtp"] > ceiling:
             return Outcome("failure", f"off target by ffmpeg's ebur128: {fmt} true peak",
                            f"{fmt}: ebur128 true peak {theirs['dbtp']} dBTP, ceiling {ceiling}", info)

@@ -326,7 +326,7 @@ def test_the_predicted_loudness_after_the_limiter_matches_a_full_pass(tmp_path):
     mix.close_writing()
     envelope = render._Envelope(mix, tmp_path)
     envelope.ensure(1e-4)
-    p = SimpleNamespace(sample_rate=rate, channels=2, master={"true_peak_dbtp": -1.0, "loudness_lufs": -16.0})
+    p = SimpleNamespace(sample_rate=rate, channels=2, master=SimpleNamespace(true_peak_dbtp=-1.0, loudness_lufs=-16.0))
     unlimited = meter.integrated_lufs()
     for gain_db in (-12.0 - unlimited, -9.0 - unlimited):  # a little, then a lot of limiting
         measured, _ = render._master_pass(mix, envelope, p, gain_db, np.zeros(2), lambda block: None)
