@@ -97,3 +97,13 @@ def test_a_piece_spoken_by_a_16_khz_engine_has_the_right_length_and_caption_time
     assert onsets_s(x.mean(axis=1), rate, words) == pytest.approx(words, abs=0.003)
     assert json.loads((tmp_path / "out" / "piece.json").read_text())["engine"] == "tones 1"
     assert (cache.synthesized, cache.voiced_made) == (2, 1)
+
+
+def test_a_cached_clip_comes_back_at_its_engine_rate(tmp_path, tones):
+    settings = VoiceSettings("en-us", 150, 50, 1.0)
+    first = ClipCache(tmp_path).get("One two three.", settings)
+    again = ClipCache(tmp_path)
+    second = again.get("One two three.", settings)
+    assert (again.synthesized, again.hits) == (0, 1)
+    assert second.rate_hz == RATE_HZ and np.array_equal(second.samples, first.samples)
+    assert second.words == first.words and second.words[1][1] == round((WORD_S + GAP_S) * RATE_HZ) + 79

@@ -11,6 +11,7 @@ import logging
 import os
 import tempfile
 import zipfile
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -99,7 +100,7 @@ class ClipCache:
             except DAMAGED as e:
                 log.warning("speech cache entry %s is damaged (%s): synthesizing it again", path, e)
         if clip is None:
-            clip = synthesize(engine, text, settings)
+            clip = _as_stored(synthesize(engine, text, settings))  # so a warm render plays what a cold one did
             self.synthesized += 1
             try:
                 _write_spoken(path, clip)
@@ -159,6 +160,16 @@ def _spoken_digest(pcm: np.ndarray, words: np.ndarray, starts: np.ndarray) -> st
     return h.hexdigest()
 
 
+def _pcm(samples: np.ndarray) -> np.ndarray:
+    """Samples as a spoken-clip entry keeps them: 16-bit."""
+    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2")
+
+
+def _as_stored(clip: Clip) -> Clip:
+    """The clip as its entry will read back (unchanged for an engine that writes 16-bit, as espeak-ng does)."""
+    return replace(clip, samples=_pcm(clip.samples).astype(np.float32) / 32768.0)
+
+
 def _read_spoken(path: Path, rate_hz: int) -> Clip:
     with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:  # np.load leaks the file on a bad zip
         pcm, words, starts, digest = data["pcm"], data["words"], data["starts"], str(data["digest"])
@@ -168,7 +179,7 @@ def _read_spoken(path: Path, rate_hz: int) -> Clip:
 
 
 def _write_spoken(path: Path, clip: Clip):
-    pcm = np.clip(np.round(clip.samples * 32768.0), -32768, 32767).astype("<i2")
+    pcm = _pcm(clip.samples)
     words = np.array([w for w, _ in clip.words], dtype=str)
     starts = np.array([pos for _, pos in clip.words], dtype=np.int64)
     with _atomic(path, durable=True) as f:
