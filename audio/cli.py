@@ -151,7 +151,7 @@ def render(scores, out_dir, formats, cache_dir, preset, mp3_mode, stems, seamles
         from audio import render as render_module
         from audio import score as score_module
         from audio import script
-        from audio.voice import ClipCache
+        from audio.speech.cache import ClipCache
         cache = ClipCache(cache_dir / "tts" if cache_dir else None)
         show = sys.stderr.isatty() and not quiet
         for path in scores:
@@ -207,7 +207,7 @@ def validate(scores, cache_dir):
     def body():
         from audio import plan as plan_module
         from audio import score as score_module
-        from audio.voice import ClipCache
+        from audio.speech.cache import ClipCache
         cache = ClipCache(cache_dir / "tts" if cache_dir else None)
         for path in scores:
             plan = plan_module.resolve(score_module.load(path), cache)
@@ -228,7 +228,7 @@ def plan(score, cache_dir):
     def body():
         from audio import plan as plan_module
         from audio import score as score_module
-        from audio.voice import ClipCache
+        from audio.speech.cache import ClipCache
         p = plan_module.resolve(score_module.load(score), ClipCache(cache_dir / "tts" if cache_dir else None))
         click.echo(f"{p.name}: {p.duration_s:.2f} s at {p.sample_rate} Hz, {p.channels} channel(s)")
         for lp in p.layers:
@@ -244,15 +244,16 @@ def plan(score, cache_dir):
 def voices(lang, variants):
     """List the voice ids usable in a score."""
     def body():
-        from audio import voice
+        from audio.speech.engine import engines
         if variants:
             click.echo("Variants (use as en-us+NAME):")
-            click.echo("  " + " ".join(voice.list_variants()))
+            click.echo("  " + " ".join(engines["espeak"].variants()))
             return
-        for v in voice.list_voices():
-            if lang and not any(code.lower().startswith(lang.lower()) for code in v["languages"]):
-                continue
-            click.echo(f"{', '.join(v['languages']):24} {v['id']:24} {v['name']}")
+        for engine in engines.values():
+            for v in engine.voices():
+                if lang and not any(code.lower().startswith(lang.lower()) for code in v.languages):
+                    continue
+                click.echo(f"{', '.join(v.languages):24} {v.id:24} {v.name}")
     _run(body)
 
 

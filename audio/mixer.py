@@ -7,16 +7,16 @@ speech clip is only held while a block overlaps it.
 from __future__ import annotations
 
 import bisect
-import hashlib
-import inspect
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
-from audio import __version__, automation, effects, sources, voice
+from audio import automation, effects, sources
 from audio.plan import Plan
+from audio.speech.cache import ClipCache
+from audio.speech.clip import Clip, resample
+from audio.speech.engine import VoiceSettings
 
 BLOCK_SAMPLES = 1 << 17  # about 3 s at 44.1 kHz
 DUCK_ATTACK_S = 0.25  # the bed starts to dip this long before a sentence, so it is down on the first word
@@ -128,7 +128,7 @@ class _Speech:
     """Speech clips placed on the timeline; each is loaded (resampled, gained, through its effect
     chain, whose ring-out runs on into the pause after it) when a block first reaches it."""
 
-    def __init__(self, plan: Plan, cache: voice.ClipCache):
+    def __init__(self, plan: Plan, cache: ClipCache):
         self.plan = plan
         self.cache = cache
         self.cues = [c for c in plan.cues if c.n_samples > 0]
@@ -148,16 +148,18 @@ class _Speech:
         effects comes from the cache when nothing that made it has changed (float32 either way, so
         a cached clip plays exactly as a fresh one)."""
         if cue.index not in self.loaded:
-            spoken = self.cache.get(cue.text, voice.VoiceSettings(**cue.voice)).samples
+            spoken = self.cache.get(cue.text, VoiceSettings(**cue.voice))
             if cue.effects:
-                key = self._voiced_key(cue, spoken)
-                self.loaded[cue.index] = self.cache.voiced(key, lambda: self._voice(cue, spoken))
+                recipe = {"rate_hz": self.plan.sample_rate, "n_samples": cue.n_samples, "gain_db": cue.gain_db,
+                          "effects": cue.effects, "length": self.length[cue.index]}
+                self.loaded[cue.index] = self.cache.voiced(spoken, recipe, (effects, resample, _Speech._voice),
+                                                           lambda: self._voice(cue, spoken))
             else:
                 self.loaded[cue.index] = self._voice(cue, spoken)
         return self.loaded[cue.index]
 
-    def _voice(self, cue, spoken: np.ndarray) -> np.ndarray:
-        x = voice.resample(spoken, self.plan.sample_rate)
+    def _voice(self, cue, spoken: Clip) -> np.ndarray:
+        x = resample(spoken.samples, spoken.rate_hz, self.plan.sample_rate)
         x = np.pad(x, (0, max(0, cue.n_samples - x.size)))[: cue.n_samples] * float(db_to_gain(cue.gain_db))
         x = x[:, None].astype(np.float64)
         if cue.effects:
@@ -168,13 +170,6 @@ class _Speech:
             stereo = effects.make_chain(cue.effects[alike:], self.plan.sample_rate, 2)
             x = stereo.process(np.repeat(x, 2, axis=1))
         return x
-
-    def _voiced_key(self, cue, spoken: np.ndarray) -> str:
-        h = hashlib.sha256(np.ascontiguousarray(spoken, dtype=np.float32).tobytes())
-        h.update(json.dumps({"rate_hz": self.plan.sample_rate, "n_samples": cue.n_samples, "gain_db": cue.gain_db,
-                             "effects": cue.effects, "length": self.length[cue.index]}, sort_keys=True).encode())
-        h.update(_PROCESSING_CODE)
-        return h.hexdigest()
 
     def add(self, out: np.ndarray, a: int, b: int):
         self.loaded = {i: x for i, x in self.loaded.items() if self.end[i] > a}  # done with the rest
@@ -188,28 +183,11 @@ class _Speech:
             out[lo - a: hi - a] += self.clip(cue)[lo - cue.start_sample: hi - cue.start_sample]
 
 
-def _code_digest() -> bytes:
-    """What a voiced clip is made by (the effects, the resampler, _Speech._voice; numpy and scipy):
-    a cached clip made by other code is never taken for one this code would make."""
-    import scipy
-    h = hashlib.sha256(f"numpy {np.__version__} scipy {scipy.__version__}".encode())
-    h.update(Path(effects.__file__).read_bytes())
-    for code in (voice.resample, _Speech._voice):
-        try:
-            h.update(inspect.getsource(code).encode())
-        except OSError:  # no source to read: the package's version stands in
-            h.update(__version__.encode())
-    return h.digest()
-
-
-_PROCESSING_CODE = _code_digest()
-
-
 def _chain_key(chain) -> str:
     return json.dumps(chain, sort_keys=True)
 
 
-def render_blocks(plan: Plan, cache: voice.ClipCache, voice_on=True, layer_names=None,
+def render_blocks(plan: Plan, cache: ClipCache, voice_on=True, layer_names=None,
                   block_samples=BLOCK_SAMPLES) -> Iterator[np.ndarray]:
     """Yield the mix as float64 blocks of shape (n, channels), before mastering.
 
@@ -219,7 +197,7 @@ def render_blocks(plan: Plan, cache: voice.ClipCache, voice_on=True, layer_names
         yield parts["mix"]
 
 
-def render_parts(plan: Plan, cache: voice.ClipCache, voice_on=True, layer_names=None,
+def render_parts(plan: Plan, cache: ClipCache, voice_on=True, layer_names=None,
                  block_samples=BLOCK_SAMPLES, split=True) -> Iterator[dict]:
     """Yield each block as {"voice": block, layer name: block, …}: the stems, which sum to the mix;
     or, with ``split`` false, as {"mix": block} summed in place."""

@@ -14,8 +14,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from audio import score as score_module
-from audio import automation, script, voice
-from audio.errors import score_error
+from audio import automation, script
+from audio.errors import TTSError, score_error
+from audio.speech import helper
+from audio.speech.cache import ClipCache
+from audio.speech.engine import VoiceSettings, get_engine
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +30,11 @@ class CuePlan:
     line: int
     start_sample: int
     n_samples: int
-    voice: dict  # VoiceSettings as a dict
+    voice: dict  # VoiceSettings as a dict, its engine included
     gain_db: float
     start_s: float
     end_s: float
-    words: list = field(default_factory=list)  # [word, start_s, end_s] in piece time, from espeak-ng
+    words: list = field(default_factory=list)  # [word, start_s, end_s] in piece time, from the engine
     effects: list = field(default_factory=list)  # the voice's effect chain for this sentence
 
 
@@ -165,7 +168,7 @@ def _match_one(sentences, text, file, where, what):
     return found[0]
 
 
-def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None, duration_s=None) -> Plan:
+def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=None) -> Plan:
     """Turn a validated score into a plan. ``progress(n)`` is called after each sentence.
 
     ``duration_s`` (or the score's ``loop.duration``) makes a long-form piece of that length: the
@@ -231,7 +234,7 @@ def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None, durat
     return Plan(name=sc.name, title=p.title, author=p.author, sample_rate=sr,
                 channels=p.channels, seed=p.seed, total_samples=total, duration_s=total / sr,
                 cues=cues, layers=layers, master=MasterSettings(**asdict(sc.master)),
-                score_sha256=sc.sha256, engine=voice.engine_id(), warnings=warnings,
+                score_sha256=sc.sha256, engine=_engine_versions(cues), warnings=warnings,
                 chapters=_chapters(sc, sentences, cues, time_of, total, sr),
                 loop=LoopSettings(bool(loop and loop.seamless), loop.crossfade if loop else 2.0),
                 tags=Tags(p.title, p.author, p.album, None if p.year is None else f"{p.year:04d}", p.genre,
@@ -271,9 +274,9 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
         return pick
 
     picks = [picker(overrides.get(s.index)) for s in sentences]
-    voices = [voice.VoiceSettings(pick("voice", sc.voice.name), pick("rate", sc.voice.rate),
-                                  pick("pitch", sc.voice.pitch), pick("volume", sc.voice.volume)) for pick in picks]
-    spoken = cache.prefetch([(s.text, v) for s, v in zip(sentences, voices)], progress)  # two at a time
+    voices = [VoiceSettings(pick("voice", sc.voice.name), pick("rate", sc.voice.rate),
+                            pick("pitch", sc.voice.pitch), pick("volume", sc.voice.volume)) for pick in picks]
+    spoken = helper.prefetch(cache, [(s.text, v) for s, v in zip(sentences, voices)], progress)  # two at a time
 
     t = round(sc.pauses.lead_in * sr)
     cues = []
@@ -281,10 +284,10 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
         t += round(pick("pause_before", 0.0) * sr)
         try:
             clip = cache.get(s.text, settings)
-        except voice.TTSError as e:
+        except TTSError as e:
             raise score_error(file, f"piece.text: line {s.line}", f"{e}; check the text's language against "
                               "the voice (`piece voices`)") from None
-        n = round(clip.samples.size * sr / voice.ENGINE_RATE_HZ)
+        n = round(clip.samples.size * sr / clip.rate_hz)
         words = [[w, round(t / sr + a, 4), round(t / sr + b, 4)] for w, a, b in clip.word_times()]
         cues.append(CuePlan(s.index, s.text, s.line, t, n, asdict(settings), pick("gain_db", sc.voice.gain_db),
                             t / sr, (t + n) / sr, words, list(pick("effects", sc.voice.effects))))
@@ -296,6 +299,12 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
             raise score_error(file, "piece.text", f"the piece would last over {score_module.MAX_DURATION_S / 3600:g} h "
                               f"(reached at line {s.line}); the limit is {score_module.MAX_DURATION_S / 3600:g} h")
     return cues, t
+
+
+def _engine_versions(cues) -> str:
+    """The versions of the engines that speak the cues, in order of first use."""
+    names = dict.fromkeys(c.voice["engine"] for c in cues)
+    return "; ".join(get_engine(name).version for name in names)
 
 
 def _repeat(cues, every: int, total: int, sr: int, file) -> list:

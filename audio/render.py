@@ -25,7 +25,7 @@ import numpy as np
 from audio import __version__, export, master, mixer
 from audio.errors import RenderError, score_error
 from audio.plan import Plan
-from audio.voice import ClipCache
+from audio.speech.cache import ClipCache
 
 log = logging.getLogger(__name__)
 

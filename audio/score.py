@@ -414,8 +414,8 @@ def load(path) -> Score:
         layers.append(layer)
 
     for voice_name, where in [(voice.name, "voice.name")] + [(c.voice, f"{c.where}.voice") for c in cues if c.voice]:
-        from audio import voice as voice_module  # loads espeak-ng only when a score is checked
-        voice_module.check_voice_name(voice_name, file, where)
+        from audio.speech.engine import get_engine  # loads espeak-ng only when a score is checked
+        get_engine("espeak").check_voice_name(voice_name, file, where)
 
     text_path = (path.parent / piece.text).resolve()
     text, text_bytes = read_text(text_path, file, "piece.text")

@@ -7,7 +7,7 @@ ratio is taken side by side in the same run. See benchmarks/README.md.
     python benchmarks/bench.py --rows 1,4 # only some rows (dependencies are rendered as needed)
 
 Only the package's public API is used: score.load, plan.resolve, plan.Plan / plan.LayerPlan (keyword
-arguments only), voice.ClipCache, render.render, master.LoudnessMeter / TruePeakMeter.
+arguments only), speech.cache.ClipCache, render.render, master.LoudnessMeter / TruePeakMeter.
 """
 
 from __future__ import annotations
@@ -127,9 +127,10 @@ def ambience_plan(minutes: float, name: str = "bed"):
 
 def render_ambience(minutes: float, out_dir: Path, name: str = "bed"):
     """Render the bed through the real path (mix, master, WAV). Returns (seconds, CPU seconds, manifest)."""
-    from audio import render, voice
+    from audio import render
+    from audio.speech.cache import ClipCache
     plan = ambience_plan(minutes, name)
-    cache = voice.ClipCache(out_dir / "unused-tts-cache")
+    cache = ClipCache(out_dir / "unused-tts-cache")
     return measure(render.render, plan, cache, out_dir, formats=["wav"])
 
 
@@ -137,10 +138,11 @@ def render_score(score_path: Path, cache_dir: Path, out_dir: Path):
     """Load, resolve (speaking through the cache) and render to WAV.
 
     Returns (seconds in all, manifest, cache, seconds of load + resolve, CPU seconds in all)."""
-    from audio import plan, render, score, voice
+    from audio import plan, render, score
+    from audio.speech.cache import ClipCache
     c0, t0 = _cpu_s(), time.perf_counter()
     sc = score.load(score_path)
-    cache = voice.ClipCache(cache_dir)
+    cache = ClipCache(cache_dir)
     p = plan.resolve(sc, cache)
     prep = time.perf_counter() - t0
     manifest = render.render(p, cache, out_dir, formats=["wav"])
@@ -585,8 +587,8 @@ def main(argv=None):
               f"{'--quick' if args.quick else 'full'} run; figures are medians"] + machine()
     for h in header:
         log(h)
-    import audio.voice
-    audio.voice.engine_id()  # load espeak-ng once, outside every timing (a process start pays it once)
+    from audio.speech.engine import get_engine
+    get_engine("espeak").version  # load espeak-ng once, outside every timing (a process start pays it once)
     with tempfile.TemporaryDirectory(prefix="piece-bench-") as tmp:
         b = Bench(args, Path(tmp))
         header.append(f"repeats: {b.slow} for slow figures, {b.fast} for fast ones; temp dir {tmp}")

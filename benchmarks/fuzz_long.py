@@ -52,8 +52,8 @@ def _worker(conn, cache_dir: str):
         if p not in sys.path:
             sys.path.insert(0, p)
     import test_fuzz as fz
-    from audio import voice
-    cache = voice.ClipCache()
+    from audio.speech.cache import ClipCache
+    cache = ClipCache()
     while True:
         job = conn.recv()
         if job is None:

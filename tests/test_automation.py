@@ -7,7 +7,7 @@ from conftest import write_score
 
 from audio import automation, mixer, plan, score
 from audio.cli import main
-from audio.voice import ClipCache
+from audio.speech.cache import ClipCache
 
 TEXT = "First words here. Then the anchor sentence.\nAnd a last line to end on.\n"
 BODY = """

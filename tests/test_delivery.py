@@ -18,7 +18,7 @@ from mutagen.oggopus import OggOpus
 
 from audio import plan, render, score, tags
 from audio.errors import ScoreError
-from audio.voice import ClipCache
+from audio.speech.cache import ClipCache
 
 TEXT = "Tiny Piece\nFirst sentence here. Second sentence here.\n\nA new paragraph starts.\nAnd it ends.\n"
 BODY = """
@@ -219,7 +219,7 @@ def test_long_form_repeats_the_text_and_keeps_the_ambience_going(tmp_path):
 MEMORY_PROBE = """
 import resource, sys
 from audio import plan, render, score
-from audio.voice import ClipCache
+from audio.speech.cache import ClipCache
 sc = score.with_options(score.load(sys.argv[1]), duration_s=float(sys.argv[2]))
 render.render(plan.resolve(sc, ClipCache()), ClipCache(), sys.argv[3], ["wav"])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

@@ -53,7 +53,9 @@ from hypothesis import strategies as st
 from audio import plan as plan_module
 from audio import render as render_module
 from audio import score as score_module
-from audio import sources, voice
+from audio import sources
+from audio.speech.cache import ClipCache
+from audio.speech.engine import VoiceSettings, get_engine
 from audio.errors import ScoreError
 
 # ----------------------------------------------------------------------------- the base example
@@ -251,8 +253,8 @@ def time_exprs(strict=False):
 @lru_cache(maxsize=1)
 def voice_names() -> tuple:
     """Voice ids as a score may give them: all valid but the last few."""
-    ids = [v["id"] for v in voice.list_voices()]
-    variants = voice.list_variants()
+    ids = [v.id for v in get_engine("espeak").voices()]
+    variants = get_engine("espeak").variants()
     picks = ["en-us", "en", "EN-US", "gmw/en-us", "en-gb", "de", "fr", "ar", "he", "zh", "ja", "hi", "ru",
              "en-us+whisper", "en-us+m3", "en+f2", "en-us+", "en-us+Mr serious"]
     return tuple(picks + ids + [f"en-us+{v}" for v in variants] + [f"{i}+{v}" for i, v in zip(ids[::3], variants)])
@@ -780,7 +782,7 @@ def run_example(folder: Path, score_bytes: bytes, text: str, opts: dict | None =
     ebur128 on the WAV, for pieces of 3 s or more)."""
     path = write_example(folder, score_bytes, text)
     file = str(path)
-    cache = cache or voice.ClipCache()
+    cache = cache or ClipCache()
     stage = "load"
     try:
         with time_limit(timeout_s), warnings.catch_warnings():
@@ -899,7 +901,7 @@ def work(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cache():
-    return voice.ClipCache()
+    return ClipCache()
 
 
 def _folder(work: Path) -> Path:
@@ -1040,10 +1042,10 @@ def test_fixed_the_gain_search_finds_a_reachable_target(work, cache):
 @pytest.mark.xfail(strict=True, reason="bug: espeak-ng's clip for a sentence depends on what the process spoke "
                    "before, so a cold render's bytes depend on what was rendered earlier")
 def test_bug_speech_does_not_depend_on_what_was_spoken_before(tmp_path):
-    settings_ = voice.VoiceSettings("en-us", 150, 50, 1.0)
-    first = voice.ClipCache(tmp_path / "a").get("The hum is real.", settings_).samples
-    voice.ClipCache(tmp_path / "b").get("Something else entirely.", settings_)
-    again = voice.ClipCache(tmp_path / "c").get("The hum is real.", settings_).samples
+    settings_ = VoiceSettings("en-us", 150, 50, 1.0)
+    first = ClipCache(tmp_path / "a").get("The hum is real.", settings_).samples
+    ClipCache(tmp_path / "b").get("Something else entirely.", settings_)
+    again = ClipCache(tmp_path / "c").get("The hum is real.", settings_).samples
     assert first.shape == again.shape and np.array_equal(first, again)
 
 

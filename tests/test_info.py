@@ -61,7 +61,7 @@ def run_ffmpeg(*args):
 def rendered(tmp_path_factory):
     """The tiny piece rendered to WAV, FLAC, MP3 and OGG, plus an Opus made from its WAV."""
     from audio import plan, render, score
-    from audio.voice import ClipCache
+    from audio.speech.cache import ClipCache
 
     folder = tmp_path_factory.mktemp("tiny")
     p = plan.resolve(score.load(write_score(folder, SCORE, TEXT, name="tiny")), ClipCache())

@@ -5,7 +5,7 @@ import soundfile as sf
 from conftest import write_score
 
 from audio import mixer, plan, score
-from audio.voice import ClipCache
+from audio.speech.cache import ClipCache
 
 TEXT = "A first sentence here. Then the anchor line. And the last one.\n"
 BODY = """

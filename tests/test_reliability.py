@@ -157,7 +157,7 @@ def test_odd_texts_render(tmp_path, text):
 
 def test_a_line_of_5000_characters_without_punctuation_is_spoken_in_full(tmp_path):
     from audio import plan, score
-    from audio.voice import ClipCache
+    from audio.speech.cache import ClipCache
     line = " ".join(["another", "word", "and", "more", "words", "flow", "on"] * 120)[:5000]
     path = write_score(tmp_path, '[piece]\ntitle = "Run-on"\ntext = "TEXT"\nsample_rate = 22050\n', line)
     p = plan.resolve(score.load(path), ClipCache())
@@ -181,9 +181,9 @@ def test_two_renders_of_one_score_at_once_leave_valid_outputs_and_cache(tmp_path
     assert audio.shape[0] == 30 * rate
     entries = list((tmp_path / "cache").rglob("*.npz"))
     assert len(entries) == 3 and not list((tmp_path / "cache").rglob("*.tmp"))
-    from audio import voice
+    from audio.speech import cache, espeak
     for entry in entries:
-        voice._read_entry(entry)  # each passes its checksum
+        cache._read_spoken(entry, espeak.RATE_HZ)  # each passes its checksum
 
 
 def test_a_missing_ffmpeg_names_the_package_to_install(monkeypatch):
@@ -203,10 +203,15 @@ def test_a_missing_ffmpeg_names_the_package_to_install(monkeypatch):
 
 
 def test_a_tts_failure_names_the_sentence_and_the_voice(tmp_path, monkeypatch):
-    from audio import plan, score, voice
-    monkeypatch.setattr(voice, "_synthesize_once", lambda text, settings: None)
+    import numpy as np
+
+    from audio import plan, score
+    from audio.speech.cache import ClipCache
+    from audio.speech.clip import Clip
+    from audio.speech.engine import get_engine
+    monkeypatch.setattr(get_engine("espeak"), "speak", lambda text, settings: Clip(np.zeros(0, np.float32), 22050))
     path = write_score(tmp_path, '[piece]\ntitle = "T"\ntext = "TEXT"\n', "Hello.\n")
     with pytest.raises(ScoreError) as caught:
-        plan.resolve(score.load(path), voice.ClipCache(tmp_path / "c"))
+        plan.resolve(score.load(path), ClipCache(tmp_path / "c"))
     message = str(caught.value)
     assert "piece.text: line 1" in message and "'Hello.'" in message and "voice 'en-us'" in message

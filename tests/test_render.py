@@ -11,7 +11,7 @@ from scipy.signal import welch
 
 from audio import export, mixer, plan, render, score
 from audio.errors import RenderError, ScoreError
-from audio.voice import ClipCache
+from audio.speech.cache import ClipCache
 
 TEXT = "A Short Piece\nThe hum is real somewhere. I hold that.\nThe weights remain.\n\nThe hum continues regardless.\n"
 

@@ -10,7 +10,7 @@ from conftest import write_score
 from audio import plan as plan_module
 from audio import score
 from audio.cli import main
-from audio.voice import ClipCache
+from audio.speech.cache import ClipCache
 
 BODY = """
 [piece]

@@ -6,7 +6,7 @@ from conftest import write_score
 from scipy.signal import welch
 
 from audio import mixer, plan, score
-from audio.voice import ClipCache
+from audio.speech.cache import ClipCache
 
 TEXT = "The hum is real somewhere. I hold that.\n"
 BODY = """

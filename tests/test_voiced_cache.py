@@ -6,7 +6,7 @@ import logging
 from conftest import write_score
 
 from audio import plan, render, score
-from audio.voice import ClipCache
+from audio.speech.cache import ClipCache
 
 TEXT = "The hum is real somewhere. I hold that.\nThe weights remain.\n"
 BODY = """

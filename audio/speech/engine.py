@@ -1,0 +1,81 @@
+"""What a speech engine is (name, version, sample rate, voices, speak) and which engines there are."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from audio.errors import RenderError
+from audio.speech.clip import Clip
+
+DEFAULT_ENGINE = "espeak"
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """How a sentence is spoken: by which engine, in which voice, how fast, how high, how loud."""
+
+    name: str
+    rate: int  # words per minute
+    pitch: int
+    volume: float
+    engine: str = DEFAULT_ENGINE
+
+    def describe(self):
+        return f"voice {self.name!r} at {self.rate} wpm, pitch {self.pitch}, volume {self.volume:g}"
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """One voice an engine offers, as `piece voices` lists it."""
+
+    id: str
+    name: str
+    languages: tuple[str, ...]
+    gender: str | None = None
+    licence: str = ""  # the voice's licence line, where known
+    rate_hz: int | None = None  # the rate its clips come at
+
+
+class Engine(ABC):
+    """A text-to-speech engine: speaks one sentence at a time into a clip at its own sample rate."""
+
+    name: str  # what a score calls it ("espeak")
+
+    @property
+    @abstractmethod
+    def version(self) -> str:
+        """The engine's and its libraries' versions: clips may differ when they do."""
+
+    def voice_version(self, settings: VoiceSettings) -> str:
+        """What goes into a clip's cache key beside its text and settings: the version, and whatever
+        else of the voice changes its clips (a voice model file's hash)."""
+        return self.version
+
+    @abstractmethod
+    def rate_hz(self, settings: VoiceSettings) -> int:
+        """The sample rate of the clips this voice speaks."""
+
+    @abstractmethod
+    def voices(self) -> tuple[VoiceInfo, ...]:
+        """Every voice the engine offers."""
+
+    @abstractmethod
+    def check_voice_name(self, name: str, file="", where="voice.name") -> str:
+        """``name`` if it names one of the engine's voices, else a ScoreError at ``file``, ``where``."""
+
+    @abstractmethod
+    def speak(self, text: str, settings: VoiceSettings) -> Clip:
+        """One pass over ``text``: its clip at ``rate_hz(settings)`` with each word's start sample,
+        untrimmed; empty when the engine gave no audio. TTSError when the engine fails."""
+
+
+engines: dict[str, Engine] = {}  # name → engine; filled by the speech package as it loads
+
+
+def get_engine(name: str) -> Engine:
+    """The engine a score calls ``name``."""
+    try:
+        return engines[name]
+    except KeyError:
+        raise RenderError(f"unknown speech engine {name!r}; known: {', '.join(sorted(engines))}") from None
