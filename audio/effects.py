@@ -29,7 +29,7 @@ from scipy import fft as sfft
 from scipy import signal
 
 from audio.errors import score_error
-from audio.sources.core import Param, check_param_value, show_value, suggest
+from audio.schema import Param, check_rule, read_table, show_value, suggest
 
 NYQUIST_FRACTION = 0.45        # every corner is clamped to at most this fraction of the sample rate
 RMS_WINDOW_MS = 10.0           # time constant of the compressor's RMS detector
@@ -621,18 +621,10 @@ def check_effect(item, file: str, where: str) -> dict:
                                                    f' (known: {", ".join(EFFECTS)})')
     effect = EFFECTS[name]
     given = {k: v for k, v in item.items() if k != "effect"}
-    names = [p.name for p in effect.params]
-    for key in given:
-        if key not in names:
-            raise score_error(file, f"{where}.{key}", f'unknown parameter "{key}" for effect {name}'
-                                                      f'{suggest(key, names)} (known: {", ".join(names)})')
-    full = {p.name: check_param_value(p, given[p.name], file, f"{where}.{p.name}") if p.name in given else p.default
-            for p in effect.params}
+    full = read_table(effect.params, given, file, where, owner=f"effect {name}")
     if effect.resolve:
         full = effect.resolve(given, full)
-    problem = effect.check(full) if effect.check else None
-    if problem:
-        raise score_error(file, f"{where}.{problem[0]}", problem[1])
+    check_rule(effect.check, full, file, where)
     return {"effect": name, **full}
 
 

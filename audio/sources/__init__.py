@@ -23,7 +23,7 @@ plays the file at its own level.
 """
 
 from .core import CONTROL_SAMPLES, Generator, Param, Source
-from .table import SOURCES, automatable, check_params, check_value, make_generator
+from .table import SOURCES, automatable, check_params, check_value, lookup, make_generator
 
 __all__ = ["CONTROL_SAMPLES", "SOURCES", "Generator", "Param", "Source", "automatable", "check_params",
-           "check_value", "make_generator"]
+           "check_value", "lookup", "make_generator"]
