@@ -12,7 +12,7 @@ import logging
 from dataclasses import asdict, dataclass, field, replace
 
 from audio import score as score_module
-from audio import automation, script, voice
+from audio import automation, script, timeexpr, voice
 from audio.errors import score_error
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def resolve(sc: score_module.Score, cache: voice.ClipCache, progress=None, durat
     warnings = []
 
     def time_of(expr, where):
-        kind, text, offset = score_module.parse_time_expr(expr)
+        kind, text, offset = timeexpr.parse_time_expr(expr)
         if kind == "abs":
             base = 0
         elif kind == "end":

@@ -108,7 +108,7 @@ def test_python_dash_m_audio_is_the_same_tool():
 # Each: a change to the good score (old → new), and what the error must say.
 BAD = [
     ('seed = 2', 'seed = 2\ntitel = "x"', 'piece.titel: unknown key; did you mean "title"?'),
-    ('rate = 180', 'rate = "fast"', "voice.rate: must be an integer, got 'fast'"),
+    ('rate = 180', 'rate = "fast"', 'voice.rate: must be a whole number, got "fast"'),
     ('rate = 180', 'rate = 900', "voice.rate: must be between 80 and 450, got 900"),
     ('name = "en-us"', 'name = "en-uss"', "voice.name: unknown voice 'en-uss'; nearest: en-us"),
     ('name = "en-us"', 'name = "en-us+wisper"', "voice.name: unknown voice variant 'wisper'"),
