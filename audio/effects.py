@@ -6,9 +6,9 @@ A score gives a chain as a list of inline tables, checked by ``check_chain`` and
 built by ``make_chain``; ``Chain.process`` takes (n, channels) float64 blocks and
 carries all state, so any split into blocks gives the same output (within 1e-6).
 
-Reverb: convolution with a seeded, decaying stereo noise response, zero latency, non-uniform
-partitions.  10 min stereo 44.1 kHz, CPU: 2.3-4.4 s (RT60 0.3-4 s); T20 within 1 % of the asked
-RT60; block invariant to 1e-15; identical across processes.  pedalboard.Reverb (Freeverb) is 1.1 s,
+Reverb: convolution (convolver.py) with a seeded, decaying stereo noise response, zero latency,
+non-uniform partitions.  10 min stereo 44.1 kHz, CPU: 2.3-4.4 s (RT60 0.3-4 s); T20 within 1 % of
+the asked RT60; block invariant to 1e-15; identical across processes.  pedalboard.Reverb (Freeverb) is 1.1 s,
 but its RT60 cannot go under 0.63 s, explodes past room_size 0.9 (4.6 s, 11 s at 1) and it resets
 whenever a block outgrows the previous ones (errors up to 0.15): not used, no dependency added.
 Compressor: log-domain decoupled peak detector (Giannoulis et al. 2012) as a cumulative max plus
