@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from audio.errors import score_error
+from audio.schema import show_value
+from audio.timeexpr import check_time_expr
 
 CURVES = ("linear", "exp")
 
@@ -23,26 +25,26 @@ def is_envelope(value) -> bool:
     return isinstance(value, list)
 
 
-def check(points, check_value, check_time, file, where) -> list:
-    """Validate an envelope; ``check_value(v, where)`` and ``check_time(t, where)`` check one point's
-    value and time. Returns [(time expression, value, curve), ...]."""
+def check(points, check_value, file, where) -> list:
+    """Validate an envelope; ``check_value(v, where)`` checks one point's value (and returns it).
+    Returns [(time expression, value, curve), ...]."""
     if not points:
         raise score_error(file, where, "an envelope needs at least one [time, value] point, got []")
     out = []
     for i, point in enumerate(points):
         here = f"{where}[{i}]"
         if not isinstance(point, list) or len(point) not in (2, 3):
-            raise score_error(file, here, f"must be [time, value] or [time, value, curve], got {point!r}")
+            raise score_error(file, here, f"must be [time, value] or [time, value, curve], got {show_value(point)}")
         time, value, curve = (point + ["linear"])[:3]
-        check_time(time, f"{here}[0]")
+        check_time_expr(time, file, f"{here}[0]")
         value = check_value(value, f"{here}[1]")
         if curve not in CURVES:
-            raise score_error(file, f"{here}[2]", f"curve must be one of {', '.join(CURVES)}, got {curve!r}")
+            raise score_error(file, f"{here}[2]", f"curve must be one of {', '.join(CURVES)}, got {show_value(curve)}")
         out.append((time, value, curve))
     for i, ((_, v0, curve), (_, v1, _)) in enumerate(zip(out, out[1:])):
         if curve == "exp" and (v0 <= 0 or v1 <= 0):
             raise score_error(file, f"{where}[{i}][2]", f"an \"exp\" segment needs positive values at both ends, "
-                              f"got {v0!r} → {v1!r}; use \"linear\"")
+                              f"got {show_value(v0)} → {show_value(v1)}; use \"linear\"")
     return out
 
 
@@ -52,8 +54,8 @@ def resolve(points, time_of, file, where) -> list:
     for i, (time, value, curve) in enumerate(points):
         sample = time_of(time, f"{where}[{i}][0]")
         if out and sample < out[-1][0]:
-            raise score_error(file, f"{where}[{i}][0]", f"{time!r} is at sample {sample}, before the previous "
-                              f"point (sample {out[-1][0]}); points must be in time order")
+            raise score_error(file, f"{where}[{i}][0]", f"{show_value(time)} is at sample {sample}, before the "
+                              f"previous point (sample {out[-1][0]}); points must be in time order")
         out.append([sample, value, curve])
     return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import signal
 import sys
 import time
@@ -36,47 +37,71 @@ def _bar(enabled: bool, length: int, label: str):
     return click.progressbar(length=length, label=label, file=sys.stderr, show_eta=True)
 
 
-def _formats(value):
-    if not value:
-        return None
-    from audio.score import FORMATS
-    names = tuple(v.strip().lower() for v in value.split(",") if v.strip())
-    for n in names:
-        if n not in FORMATS:
-            raise click.BadParameter(f"unknown format {n!r}; known: {', '.join(FORMATS)}")
-    return names
-
-
-DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
-
-
-def _duration(value):
-    """Seconds from "2h", "90m", "45s", "1:30:00" or plain seconds."""
-    if value is None:
-        return None
-    unit = value[-1:].lower()
-    if unit in DURATION_UNITS:
-        try:
-            return float(value[:-1]) * DURATION_UNITS[unit]
-        except ValueError:
-            raise click.BadParameter(f"expected e.g. 2h, 90m, 45s or [h:]mm:ss, got {value!r}") from None
-    return _clock(value)
-
-
-def _clock(value):
-    """Seconds from "80", "80.5", "1:20" or "1:02:03.5"."""
-    if value is None:
-        return None
+def _non_negative(text: str) -> float | None:
     try:
-        parts = [float(p) for p in value.split(":")]
+        x = float(text)
     except ValueError:
-        raise click.BadParameter(f"expected seconds or [h:]mm:ss, got {value!r}") from None
-    if len(parts) > 3 or any(p < 0 for p in parts):
-        raise click.BadParameter(f"expected seconds or [h:]mm:ss, got {value!r}")
-    seconds = 0.0
-    for p in parts:
-        seconds = seconds * 60 + p
-    return seconds
+        return None
+    return x if math.isfinite(x) and x >= 0 else None
+
+
+class Clock(click.ParamType):
+    """A time in seconds from "80", "80.5", "1:20" or "1:02:03.5"."""
+
+    name = "time"
+    expected = "seconds or [h:]mm:ss"
+
+    def seconds(self, text: str) -> float | None:
+        parts = [_non_negative(p) for p in text.split(":")]
+        if len(parts) > 3 or None in parts:
+            return None
+        seconds = 0.0
+        for p in parts:
+            seconds = seconds * 60 + p
+        return seconds if math.isfinite(seconds) else None
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            return value
+        seconds = self.seconds(value)
+        if seconds is None:
+            self.fail(f"expected {self.expected}, got {value!r}", param, ctx)
+        return seconds
+
+
+class Duration(Clock):
+    """A length in seconds from "2h", "90m", "45s", "1:30:00" or plain seconds."""
+
+    name = "length"
+    expected = "e.g. 2h, 90m, 45s or [h:]mm:ss"
+    UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+    def seconds(self, text: str) -> float | None:
+        unit = text[-1:].lower()
+        if unit not in self.UNITS:
+            return super().seconds(text)
+        number = _non_negative(text[:-1])
+        seconds = math.nan if number is None else number * self.UNITS[unit]
+        return seconds if math.isfinite(seconds) else None
+
+
+class FormatList(click.ParamType):
+    """Output formats from "wav,mp3" (case and spaces ignored, each once)."""
+
+    name = "formats"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        from audio.schema import suggest
+        from audio.score import FORMATS
+        names = tuple(dict.fromkeys(v.strip().lower() for v in value.split(",") if v.strip()))
+        if not names:
+            self.fail(f"expected formats such as wav,mp3, got {value!r}", param, ctx)
+        for n in names:
+            if n not in FORMATS:
+                self.fail(f"unknown format {n!r}{suggest(n, FORMATS)} (known: {', '.join(FORMATS)})", param, ctx)
+        return names
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,7 +137,8 @@ def _run(fn):
 @click.argument("scores", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
               show_default=True, help="Folder for the rendered files.")
-@click.option("--format", "formats", help="Comma-separated formats (wav,flac,mp3,ogg); overrides the score.")
+@click.option("--format", "fmts", type=FormatList(),
+              help="Comma-separated formats (wav,flac,mp3,ogg,opus); overrides the score.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PIECE_CACHE_DIR",
               help="Speech clip cache, spoken and voiced (default ~/.cache/piece, or $PIECE_CACHE_DIR).")
 @click.option("--preset", type=click.Choice(["podcast", "podcast-mono", "broadcast", "streaming"]),
@@ -121,13 +147,15 @@ def _run(fn):
 @click.option("--stems", is_flag=True, help="Also write the voice and each layer as float WAV stems that sum to the mix.")
 @click.option("--loop", "seamless", is_flag=True, default=None,
               help="Make the file loop without a seam (WAV/FLAC/OGG/Opus; MP3 is refused).")
-@click.option("--duration", metavar="LENGTH", help="Long form: render this long (2h, 90m, 1:30:00); the ambience goes on.")
+@click.option("--duration", "duration_s", type=Duration(), metavar="LENGTH",
+              help="Long form: render this long (2h, 90m, 1:30:00); the ambience goes on.")
 @click.option("--picture", is_flag=True, help="Also draw NAME.png: waveform, timeline and spectrogram.")
-@click.option("--from", "from_", metavar="TIME", help="Preview: start of the span to write ([h:]mm:ss or seconds).")
-@click.option("--to", metavar="TIME", help="Preview: end of the span to write.")
+@click.option("--from", "start_s", type=Clock(), metavar="TIME",
+              help="Preview: start of the span to write ([h:]mm:ss or seconds).")
+@click.option("--to", "end_s", type=Clock(), metavar="TIME", help="Preview: end of the span to write.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("-v", "--verbose", count=True, help="Print timings and details.")
-def render(scores, out_dir, formats, cache_dir, preset, mp3_mode, stems, seamless, duration, picture, from_, to,
+def render(scores, out_dir, fmts, cache_dir, preset, mp3_mode, stems, seamless, duration_s, picture, start_s, end_s,
            quiet, verbose):
     """Render SCORES (TOML files) to audio, captions and a manifest.
 
@@ -138,13 +166,10 @@ def render(scores, out_dir, formats, cache_dir, preset, mp3_mode, stems, seamles
     render has there (the whole piece is still mixed and measured for its loudness).
     """
     _setup_logging(verbose, quiet)
-    fmts = _formats(formats)
-    duration_s = _duration(duration)
-    start_s, end_s = _clock(from_), _clock(to)
     if start_s is not None or end_s is not None:
         start_s = start_s or 0.0
         if end_s is not None and end_s <= start_s:
-            raise click.BadParameter(f"--to ({to}) must be after --from ({from_})", param_hint="--to")
+            raise click.BadParameter(f"{end_s:g} s is not after --from ({start_s:g} s)", param_hint="--to")
 
     def body():
         from audio import plan as plan_module
@@ -158,7 +183,7 @@ def render(scores, out_dir, formats, cache_dir, preset, mp3_mode, stems, seamles
             t0 = time.perf_counter()
             cache.synthesized = cache.hits = cache.voiced_made = cache.voiced_hits = 0
             if path.suffix.lower() == ".json":  # a manifest: render its plan again
-                for flag, given in (("--preset", preset), ("--loop", seamless), ("--duration", duration)):
+                for flag, given in (("--preset", preset), ("--loop", seamless), ("--duration", duration_s)):
                     if given:
                         raise click.BadParameter(f"{flag} changes the plan; it applies to a score, not to the "
                                                  f"manifest {path}", param_hint=flag)
@@ -177,7 +202,7 @@ def render(scores, out_dir, formats, cache_dir, preset, mp3_mode, stems, seamles
             span_s = None
             if start_s is not None:
                 if start_s >= plan.duration_s:
-                    raise click.BadParameter(f"{from_} is past the end of {plan.name} ({plan.duration_s:.1f} s)",
+                    raise click.BadParameter(f"{start_s:g} s is past the end of {plan.name} ({plan.duration_s:.1f} s)",
                                              param_hint="--from")
                 span_s = (start_s, min(end_s or plan.duration_s, plan.duration_s))
             with _bar(show, plan.total_samples, f"{plan.name}: mixing") as bar:

@@ -15,10 +15,18 @@ class PieceError(Exception):
 class ScoreError(PieceError, ValueError):
     """A score, its text or its parameters are wrong: the user can fix it.
 
-    The message names the file, the key path, the value and the rule.
+    ``file``, ``where`` (the key path, e.g. ``layer "hum".gain_db``) and ``what`` (the value and the
+    rule) are kept as given; the message joins them as ``<file>: <where>: <what>``, on one line.
     """
 
     exit_code = 2
+
+    def __init__(self, what: str, file="", where=""):
+        self.file, self.where, self.what = str(file or ""), str(where or ""), what
+        super().__init__(_one_line(": ".join([p for p in (self.file, self.where) if p] + [what])))
+
+    def __reduce__(self):
+        return type(self), (self.what, self.file, self.where)
 
 
 class RenderError(PieceError, RuntimeError):
@@ -36,7 +44,6 @@ def _one_line(text: str) -> str:
     return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
 
 
-def score_error(file, where, what):
-    """Build a ScoreError formatted as ``<file>: <where>: <what>``, on one line."""
-    parts = [str(p) for p in (file, where) if p]
-    return ScoreError(_one_line(": ".join(parts + [what])))
+def score_error(file, where, what) -> ScoreError:
+    """A ScoreError naming the file, the key path and what is wrong with the value there."""
+    return ScoreError(what, file, where)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from audio import automation, effects, sources
+from audio import automation, convolver, effects, sources
 from audio.plan import Plan
 from audio.speech.cache import ClipCache
 from audio.speech.clip import Clip, resample
@@ -152,7 +152,7 @@ class _Speech:
             if cue.effects:
                 recipe = {"rate_hz": self.plan.sample_rate, "n_samples": cue.n_samples, "gain_db": cue.gain_db,
                           "effects": cue.effects, "length": self.length[cue.index]}
-                self.loaded[cue.index] = self.cache.voiced(spoken, recipe, (effects, resample, _Speech._voice),
+                self.loaded[cue.index] = self.cache.voiced(spoken, recipe, (effects, convolver, resample, _Speech._voice),
                                                            lambda: self._voice(cue, spoken))
             else:
                 self.loaded[cue.index] = self._voice(cue, spoken)

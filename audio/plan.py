@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from audio import score as score_module
-from audio import automation, script
+from audio import automation, script, timeexpr
 from audio.errors import TTSError, score_error
 from audio.speech import helper
 from audio.speech.cache import ClipCache
@@ -202,7 +202,7 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
     warnings = []
 
     def time_of(expr, where):
-        kind, text, offset = score_module.parse_time_expr(expr)
+        kind, text, offset = timeexpr.parse_time_expr(expr)
         if kind == "abs":
             base = 0
         elif kind == "end":

@@ -7,7 +7,7 @@ import soundfile as sf
 from click.testing import CliRunner
 from conftest import REPO, write_score
 
-from audio.cli import main
+from audio.cli import Clock, Duration, FormatList, main
 
 GOOD = """
 [piece]
@@ -70,7 +70,21 @@ def test_render_reports_duration_loudness_and_files(good, tmp_path):
 
 def test_an_unknown_format_on_the_command_line_is_a_usage_error(good, tmp_path):
     result = run("render", good, "--format", "wav,aiff")
-    assert result.exit_code == 2 and "unknown format 'aiff'" in result.output
+    assert result.exit_code == 2 and "unknown format 'aiff'" in result.output and "(known: wav, flac" in result.output
+
+
+def test_times_and_formats_on_the_command_line_are_read_by_their_types():
+    assert Clock().convert("1:02:03.5", None, None) == 3723.5 and Clock().convert("80", None, None) == 80.0
+    assert Duration().convert("90m", None, None) == Duration().convert("1:30:00", None, None) == 5400.0
+    assert FormatList().convert("WAV, mp3,wav", None, None) == ("wav", "mp3")
+
+
+@pytest.mark.parametrize("option, value", [("--from", "nan"), ("--from", "1:-5"), ("--to", "1:2:3:4"),
+                                           ("--duration", "infh"), ("--duration", "2x")])
+def test_a_time_that_is_not_one_is_a_usage_error(good, tmp_path, option, value):
+    result = run("render", good, "-o", tmp_path, option, value)
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output and repr(value) in result.output
+    assert not list(tmp_path.glob("*.wav"))
 
 
 def test_validate_accepts_both_seed_scores():
@@ -108,7 +122,7 @@ def test_python_dash_m_audio_is_the_same_tool():
 # Each: a change to the good score (old → new), and what the error must say.
 BAD = [
     ('seed = 2', 'seed = 2\ntitel = "x"', 'piece.titel: unknown key; did you mean "title"?'),
-    ('rate = 180', 'rate = "fast"', "voice.rate: must be an integer, got 'fast'"),
+    ('rate = 180', 'rate = "fast"', 'voice.rate: must be a whole number, got "fast"'),
     ('rate = 180', 'rate = 900', "voice.rate: must be between 80 and 450, got 900"),
     ('name = "en-us"', 'name = "en-uss"', "voice.name: unknown voice 'en-uss'; nearest: en-us"),
     ('name = "en-us"', 'name = "en-us+wisper"', "voice.name: unknown voice variant 'wisper'"),

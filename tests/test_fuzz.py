@@ -271,7 +271,7 @@ def png_bytes() -> bytes:
 
 
 def spec_for(doc: dict, path: tuple):
-    """The schema row (score Field or source Param) for a key path, or None."""
+    """The schema row (a score table's or a source's Param) for a key path, or None."""
     try:
         if len(path) == 2 and path[0] in score_module.TABLES:
             return {f.name: f for f in score_module.TABLES[path[0]]}.get(path[1])
@@ -301,9 +301,7 @@ def schema_paths(doc: dict) -> list:
 
 
 def _numeric_kind(spec):
-    kind = getattr(spec, "kind", None)
-    if kind is None:  # a source Param: its default's type
-        return type(spec.default) if not isinstance(spec.default, bool) else bool
+    kind = spec.kind
     if isinstance(kind, tuple):
         return float if float in kind else kind[0]
     return kind

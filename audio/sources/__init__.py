@@ -22,8 +22,10 @@ set a peak per transient instead, the one-shot glitch has RMS 0.1 over its burst
 plays the file at its own level.
 """
 
-from .core import CONTROL_SAMPLES, Generator, Param, Source
-from .table import SOURCES, automatable, check_params, check_value, make_generator
+from audio.schema import Param
+
+from .core import CONTROL_SAMPLES, Generator, Source
+from .table import SOURCES, automatable, check_params, check_value, lookup, make_generator
 
 __all__ = ["CONTROL_SAMPLES", "SOURCES", "Generator", "Param", "Source", "automatable", "check_params",
-           "check_value", "make_generator"]
+           "check_value", "lookup", "make_generator"]

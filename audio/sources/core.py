@@ -7,7 +7,6 @@ child rng consumed strictly in order; nothing depends on where a caller cuts its
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Callable, Protocol
 import numpy as np
 from scipy import signal
 
-from audio.errors import score_error
+from audio.schema import Param
 
 TARGET_RMS = 0.1
 PEAK_LIMIT = 0.9           # tonal sources are scaled down if they could peak above this
@@ -31,17 +30,6 @@ class Generator(Protocol):
 
 
 @dataclass(frozen=True)
-class Param:
-    name: str
-    default: float | int | str | bool
-    doc: str
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[str, ...] | None = None
-    auto: bool = False         # a float the score may give as an envelope (render's controls)
-
-
-@dataclass(frozen=True)
 class Source:
     name: str
     doc: str
@@ -49,63 +37,6 @@ class Source:
     factory: Callable[[dict, int, np.random.Generator], Generator]
     # Optional rule across parameters: full params -> (param name, message) or None.
     check: Callable[[dict], tuple[str, str] | None] | None = None
-
-
-# --- small helpers ----------------------------------------------------------------
-
-def show_value(v) -> str:
-    """A value as messages show it: TOML-ish, strings quoted, 40.0 as 40."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, float):
-        return str(int(v)) if v.is_integer() else f"{v:g}"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {show_value(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, list):
-        return "[" + ", ".join(show_value(x) for x in v) + "]"
-    return str(v)
-
-
-_show = show_value
-
-
-def suggest(word, known) -> str:
-    """'; did you mean "x"?' for the closest known name, or nothing."""
-    close = difflib.get_close_matches(word, list(known), n=1) if isinstance(word, str) else []
-    return f'; did you mean "{close[0]}"?' if close else ""
-
-
-def check_param_value(p: Param, v, file: str, where: str):
-    """Check one value against its Param (type, choices, range); return it as the Param's type.
-    Used for generator parameters and effect parameters alike."""
-    def fail(what):
-        return score_error(file, where, what)
-
-    if isinstance(p.default, bool):
-        if not isinstance(v, bool):
-            raise fail(f"must be true or false, got {show_value(v)}")
-        return v
-    if isinstance(p.default, str):
-        if p.choices and v not in p.choices:
-            raise fail(f"must be one of {', '.join(p.choices)}, got {show_value(v)}{suggest(v, p.choices)}")
-        if not isinstance(v, str):
-            raise fail(f"must be a string, got {show_value(v)}")
-        return v
-    whole = isinstance(p.default, int)
-    if not isinstance(v, numbers.Real) or isinstance(v, bool):
-        raise fail(f"must be a {'whole number' if whole else 'number'}, got {show_value(v)}")
-    if not math.isfinite(v):
-        raise fail(f"must be a finite number, got {show_value(v)}")
-    if whole and not float(v).is_integer():
-        raise fail(f"must be a whole number, got {show_value(v)}")
-    v = int(v) if whole else float(v)
-    if (p.min is not None and v < p.min) or (p.max is not None and v > p.max):
-        rule = (f"between {show_value(p.min)} and {show_value(p.max)}" if p.min is not None and p.max is not None
-                else f"at least {show_value(p.min)}" if p.min is not None else f"at most {show_value(p.max)}")
-        raise fail(f"must be {rule}, got {show_value(v)}")
-    return v
 
 
 def _children(rng: np.random.Generator, k: int) -> list[np.random.Generator]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from audio.schema import show_value
+
 from .core import (PEAK_LIMIT, TARGET_RMS, _band, _children, _Chunked, _damped, _db, _Events, _Grid, _shape,
-                   _show, _soft_clip, _white)
+                   _soft_clip, _white)
 
 PULSE_KINDS = {                # kind: (tone_hz, decay_ms) used when those params are 0
     "click": (4000.0, 1.5),
@@ -90,7 +92,7 @@ class Pulse(_Chunked):
 
 def pulse_check(p: dict) -> tuple[str, str] | None:
     if 0 < p["tone_hz"] < 20:
-        return "tone_hz", f"must be 0 (the kind's default) or at least 20, got {_show(p['tone_hz'])}"
+        return "tone_hz", f"must be 0 (the kind's default) or at least 20, got {show_value(p['tone_hz'])}"
     return None
 
 

@@ -7,9 +7,11 @@ import math
 import numpy as np
 from scipy import signal
 
+from audio.schema import show_value
+
 from .core import (GRID_SAMPLES, TARGET_RMS, _below_nyquist, _band, _brown_sos, _children, _Chunked, _damped,
                    _db, _Events, _Filter, _Grid, _impulse_energy, _Lazy, _Phase, _mix_matrix,
-                   _shape, _show, _SlowCurves, _Wavetable, _white)
+                   _shape, _SlowCurves, _Wavetable, _white)
 
 
 PSU_MIN_HZ = 1000.0           # coil whine is a kHz sound; lower settings would be a drone, not a whine
@@ -17,7 +19,7 @@ PSU_MIN_HZ = 1000.0           # coil whine is a kHz sound; lower settings would 
 
 def server_hum_check(p: dict) -> tuple[str, str] | None:
     if 0 < p["psu_whine_hz"] < PSU_MIN_HZ:
-        return "psu_whine_hz", f"must be 0 (off) or at least {PSU_MIN_HZ:.0f}, got {_show(p['psu_whine_hz'])}"
+        return "psu_whine_hz", f"must be 0 (off) or at least {PSU_MIN_HZ:.0f}, got {show_value(p['psu_whine_hz'])}"
     return None
 
 

@@ -7,8 +7,10 @@ import math
 import numpy as np
 from scipy import signal
 
+from audio.schema import show_value
+
 from .core import (IDENTITY_SOS, MIN_CORNER_HZ, TARGET_RMS, _brown_sos, _butter2, _Cascade, _children, _Chunked,
-                   _Filter, _Grid, _impulse_energy, _mix_matrix, _show, _soft_clip, _white)
+                   _Filter, _Grid, _impulse_energy, _mix_matrix, _soft_clip, _white)
 
 _PINK_B = [0.049922035, -0.095993537, 0.050612699, -0.004408786]     # the classic -3 dB/oct IIR
 _PINK_A = [1.0, -2.494956002, 2.017265875, -0.522189400]
@@ -169,7 +171,7 @@ class Noise(_Chunked):
 
 def noise_check(p: dict) -> tuple[str, str] | None:
     if 0 < p["high_hz"] < MIN_LOWPASS_HZ:
-        return "high_hz", f"must be 0 (off) or at least {MIN_LOWPASS_HZ:.0f}, got {_show(p['high_hz'])}"
+        return "high_hz", f"must be 0 (off) or at least {MIN_LOWPASS_HZ:.0f}, got {show_value(p['high_hz'])}"
     if p["low_hz"] > 0 and p["high_hz"] > 0 and p["high_hz"] <= p["low_hz"]:
-        return "high_hz", f"must be above low_hz ({_show(p['low_hz'])}) when both are set, got {_show(p['high_hz'])}"
+        return "high_hz", f"must be above low_hz ({show_value(p['low_hz'])}) when both are set, got {show_value(p['high_hz'])}"
     return None

@@ -9,7 +9,9 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from .core import _Chunked, _db, _Grid, _show
+from audio.schema import show_value
+
+from .core import _Chunked, _db, _Grid
 
 MAX_SAMPLE_S = 600.0           # a sample is loaded whole, so it must be short
 
@@ -57,11 +59,11 @@ def sample_check(p: dict) -> tuple[str, str] | None:
     if info.frames <= 0:
         return "path", f'"{path}" holds no audio'
     if p["start_s"] >= duration:
-        return "start_s", f"must be before the end of the file ({duration:g} s), got {_show(p['start_s'])}"
+        return "start_s", f"must be before the end of the file ({duration:g} s), got {show_value(p['start_s'])}"
     end = p["end_s"] or duration
     if p["end_s"] and not p["start_s"] < p["end_s"] <= duration + 1e-9:
-        return "end_s", (f"must be 0 (the file's end) or after start_s ({_show(p['start_s'])}) and within "
-                         f"the file ({duration:g} s), got {_show(p['end_s'])}")
+        return "end_s", (f"must be 0 (the file's end) or after start_s ({show_value(p['start_s'])}) and within "
+                         f"the file ({duration:g} s), got {show_value(p['end_s'])}")
     if end - p["start_s"] > MAX_SAMPLE_S:
         return ("end_s" if p["end_s"] else "path"), (f'"{path}" would play {end - p["start_s"]:.0f} s; a sample '
                                                      f"is at most {MAX_SAMPLE_S:.0f} s (trim it with start_s/end_s)")

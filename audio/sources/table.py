@@ -7,8 +7,9 @@ import numbers
 import numpy as np
 
 from audio.errors import score_error
+from audio.schema import Param, check, check_rule, read_table, suggest
 
-from .core import Generator, Param, Source, _Controls, _show, check_param_value, suggest
+from .core import Generator, Source, _Controls
 from .events import PULSE_KINDS, Glitch, Pulse, pulse_check
 from .hum import ServerHum, server_hum_check
 from .noise import COLOURS, Noise, noise_check
@@ -111,7 +112,8 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
 
 # --- validation -------------------------------------------------------------------
 
-def _source(source_name: str, file: str = "", where: str = "") -> Source:
+def lookup(source_name: str, file: str = "", where: str = "") -> Source:
+    """The SOURCES row of a generator; an unknown name is a ScoreError at ``where``."""
     if source_name not in SOURCES:
         raise score_error(file, where, f'unknown source "{source_name}"{suggest(source_name, SOURCES)}'
                                        f' (known: {", ".join(SOURCES)})')
@@ -120,39 +122,24 @@ def _source(source_name: str, file: str = "", where: str = "") -> Source:
 
 def check_params(source_name: str, params: dict, file: str, where: str) -> dict:
     """Validate a layer's [layer.params] table; return a new dict with every param (defaults filled in)."""
-    source = _source(source_name, file, where)
-    if not isinstance(params, dict):
-        raise score_error(file, where, f"must be a table of parameters, got {_show(params)}")
-
-    def at(key):
-        return f"{where}.{key}" if where else str(key)
-
-    names = [p.name for p in source.params]
-    for key in params:
-        if key not in names:
-            raise score_error(file, at(key), f'unknown parameter "{key}" for source {source_name}'
-                                             f'{suggest(key, names)} (known: {", ".join(names)})')
-    full = {p.name: check_param_value(p, params[p.name], file, at(p.name)) if p.name in params else p.default
-            for p in source.params}
-    problem = source.check(full) if source.check else None
-    if problem:
-        raise score_error(file, at(problem[0]), problem[1])
+    source = lookup(source_name, file, where)
+    full = read_table(source.params, params, file, where, owner=f"source {source_name}")
+    check_rule(source.check, full, file, where)
     return full
 
 
 def check_value(source_name: str, name: str, value, file: str, where: str):
     """Validate one value of a source's parameter (e.g. an envelope point): type and range; return it."""
-    source = _source(source_name, file, where)
-    spec = {p.name: p for p in source.params}
-    if name not in spec:
+    rows = {p.name: p for p in lookup(source_name, file, where).params}
+    if name not in rows:
         raise score_error(file, where, f'unknown parameter "{name}" for source {source_name}'
-                                       f'{suggest(name, spec)} (known: {", ".join(spec)})')
-    return check_param_value(spec[name], value, file, where)
+                                       f'{suggest(name, rows)} (known: {", ".join(rows)})')
+    return check(rows[name], value, file, where)
 
 
 def automatable(source_name: str) -> tuple[str, ...]:
     """Names of the source's float params that accept envelopes (render's controls), in table order."""
-    return tuple(p.name for p in _source(source_name).params if p.auto)
+    return tuple(p.name for p in lookup(source_name).params if p.auto)
 
 
 def make_generator(source_name: str, params: dict, sample_rate_hz: int,

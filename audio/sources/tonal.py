@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 
-from .core import (PEAK_LIMIT, TARGET_RMS, _below_nyquist, _children, _Chunked, _Grid, _Phase, _show,
-                   _Wavetable)
+from audio.schema import show_value
+
+from .core import PEAK_LIMIT, TARGET_RMS, _below_nyquist, _children, _Chunked, _Grid, _Phase, _Wavetable
 
 CHORDS = {
     "octave": (1.0, 2.0),
@@ -116,5 +117,5 @@ class Tone(_Chunked):
 
 def tone_check(p: dict) -> tuple[str, str] | None:
     if 0 < p["to_hz"] < 10:
-        return "to_hz", f"must be 0 (no sweep) or at least 10, got {_show(p['to_hz'])}"
+        return "to_hz", f"must be 0 (no sweep) or at least 10, got {show_value(p['to_hz'])}"
     return None

@@ -1,0 +1,42 @@
+"""The time grammar of a score: seconds, "end", "end-N" and "cue:<text>[+N|-N]"."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from audio.errors import score_error
+from audio.schema import show_value
+
+MAX_DURATION_S = 12 * 3600.0  # no time, offset or piece may be longer
+
+TIME_RE = re.compile(r"^\s*(?:(?P<end>end)|cue:(?P<cue>.+?))\s*(?:(?P<sign>[+-])\s*(?P<offset>\d+(?:\.\d*)?|\.\d+))?\s*$")
+
+
+def parse_time_expr(value):
+    """Split a time expression into (kind, cue_text, offset_s); kind is "abs", "end" or "cue"."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    if isinstance(value, (int, float)):
+        return "abs", None, float(value)
+    m = TIME_RE.match(value)
+    if not m:
+        return None
+    offset = float(m["offset"]) * (-1 if m["sign"] == "-" else 1) if m["offset"] else 0.0
+    if m["end"]:
+        return "end", None, offset
+    return "cue", m["cue"].strip(), offset
+
+
+def check_time_expr(value, file, where):
+    """A time expression the grammar accepts, within MAX_DURATION_S; raises ScoreError otherwise."""
+    parsed = parse_time_expr(value)
+    if parsed is None:
+        raise score_error(file, where, f'must be seconds, "end", "end-N" or "cue:<text>[+N|-N]", '
+                                       f"got {show_value(value)}")
+    kind, _, offset = parsed
+    if kind == "abs" and not (0 <= offset <= MAX_DURATION_S and math.isfinite(offset)):
+        raise score_error(file, where, f"must be between 0 and {MAX_DURATION_S:g} seconds, got {show_value(value)}")
+    if not abs(offset) <= MAX_DURATION_S:  # also catches an offset too long to be a number
+        raise score_error(file, where, f"the offset must be at most {MAX_DURATION_S:g} seconds, "
+                                       f"got {show_value(value)}")
