@@ -152,8 +152,8 @@ class _Speech:
             if cue.effects:
                 recipe = {"rate_hz": self.plan.sample_rate, "n_samples": cue.n_samples, "gain_db": cue.gain_db,
                           "effects": cue.effects, "length": self.length[cue.index]}
-                self.loaded[cue.index] = self.cache.voiced(spoken, recipe, (effects, convolver, resample, _Speech._voice),
-                                                           lambda: self._voice(cue, spoken))
+                made_by = (effects, convolver, resample, _Speech._voice)
+                self.loaded[cue.index] = self.cache.voiced(spoken, recipe, made_by, lambda: self._voice(cue, spoken))
             else:
                 self.loaded[cue.index] = self._voice(cue, spoken)
         return self.loaded[cue.index]
