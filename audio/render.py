@@ -12,9 +12,7 @@ import contextlib
 import logging
 import os
 import platform
-import queue
 import shutil
-import threading
 import time
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
@@ -23,7 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from audio import __version__, export, master, mixer
+from audio.beside import Beside
 from audio.errors import RenderError, score_error
+from audio.files.floatfile import FloatFile
 from audio.plan import Plan
 from audio.voice import ClipCache
 
@@ -58,62 +58,6 @@ LOUDNESS_LIMIT_LU = 0.4  # the best try must be at least this close, else the re
 MAX_GAIN_ATTEMPTS = 12  # passes: each limits, meters and writes the master; the first on target stays
 
 
-class _FloatFile:
-    """Audio as raw float32 frames on disk, appended in blocks and read back with context."""
-
-    def __init__(self, path: Path, channels: int):
-        self.path, self.channels = path, channels
-        self.frames = 0
-        self._w = open(path, "wb")
-        self.loop = False  # reads wrap around the end (a seamless loop's limiter sees its own start)
-
-    def append(self, block: np.ndarray):
-        self._w.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
-        self.frames += block.shape[0]
-
-    def close_writing(self):
-        self._w.close()
-
-    def read(self, a: int, b: int) -> np.ndarray:
-        """Frames [a, b): zero outside the file, or wrapped around it for a loop."""
-        if self.loop and (a < 0 or b > self.frames):
-            return np.concatenate([self._read(lo, hi) for lo, hi in _wrapped_ranges(a, b, self.frames)])
-        return self._read(a, b)
-
-    def _read(self, a: int, b: int) -> np.ndarray:
-        lo, hi = max(a, 0), min(b, self.frames)
-        out = np.zeros((b - a, self.channels))
-        if hi > lo:
-            with open(self.path, "rb") as f:
-                f.seek(lo * self.channels * 4)
-                data = np.fromfile(f, dtype=np.float32, count=(hi - lo) * self.channels)
-            out[lo - a: hi - a] = data.reshape(-1, self.channels)
-        return out
-
-    def overwrite(self, a: int, block: np.ndarray):
-        with open(self.path, "r+b") as f:
-            f.seek(a * self.channels * 4)
-            f.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
-
-    def truncate(self, frames: int):
-        with open(self.path, "r+b") as f:
-            f.truncate(frames * self.channels * 4)
-        self.frames = frames
-
-    def blocks(self, size=mixer.BLOCK_SAMPLES):
-        for a in range(0, self.frames, size):
-            yield self._read(a, min(a + size, self.frames))
-
-
-def _wrapped_ranges(a: int, b: int, n: int):
-    """[a, b) cut into ranges inside [0, n), wrapping around."""
-    while a < b:
-        start = a % n
-        length = min(b - a, n - start)
-        yield start, start + length
-        a += length
-
-
 def versions() -> dict:
     out = {"piece": __version__, "python": platform.python_version()}
     for pkg in ("numpy", "scipy", "pyttsx3", "soundfile", "espeakng-loader", "imageio-ffmpeg", "mutagen"):
@@ -122,7 +66,7 @@ def versions() -> dict:
     return out
 
 
-def _make_seamless(files: list[_FloatFile], crossfade: int) -> None:
+def _make_seamless(files: list[FloatFile], crossfade: int) -> None:
     """Crossfade each file's last ``crossfade`` frames into its first (equal power) and cut them
     off, so the end runs on into the start without a seam."""
     for f in files:
@@ -137,9 +81,9 @@ def _make_seamless(files: list[_FloatFile], crossfade: int) -> None:
         f.loop = True
 
 
-def _measure(mix: _FloatFile, plan: Plan, offset: np.ndarray) -> master.LoudnessMeter:
+def _measure(mix: FloatFile, plan: Plan, offset: np.ndarray) -> master.LoudnessMeter:
     meter = master.LoudnessMeter(plan.sample_rate, plan.channels)
-    for block in mix.blocks():
+    for block in mix.blocks(mixer.BLOCK_SAMPLES):
         meter.add(block - offset)
     return meter
 
@@ -159,7 +103,7 @@ class _Envelope:
     STREAM_FLOOR = 1e-5  # exact wherever it reaches -100 dBFS: good for any gain up to +99 dB
     STEP = 16  # samples per stored value
 
-    def __init__(self, mix: _FloatFile, work: Path):
+    def __init__(self, mix: FloatFile, work: Path):
         self.mix, self.work = mix, work
         self.floor = None
         self.file = None
@@ -203,7 +147,7 @@ class _Envelope:
         self._close()
 
     def _start(self):
-        self.file = _FloatFile(self.work / "envelope.f32", 1)
+        self.file = FloatFile(self.work / "envelope.f32", 1)
         self._carry = np.zeros(0)
 
     def _append(self, env: np.ndarray):
@@ -246,7 +190,7 @@ class _Envelope:
         return self.file.read(lo, int(index.max()) + 1)[index - lo, 0]
 
 
-def _master_pass(mix: _FloatFile, envelope: _Envelope, plan: Plan, gain_db: float, offset, sink, span=None,
+def _master_pass(mix: FloatFile, envelope: _Envelope, plan: Plan, gain_db: float, offset, sink, span=None,
                  block=mixer.BLOCK_SAMPLES):
     """Gain and limit the whole mix block by block (``offset`` per channel removed first), feeding
     ``sink`` the samples inside ``span`` (first, end sample; default everything).
@@ -260,7 +204,7 @@ def _master_pass(mix: _FloatFile, envelope: _Envelope, plan: Plan, gain_db: floa
     gain = 10 ** (gain_db / 20)
     slack = float(np.abs(offset).max())  # removing a DC offset moves the envelope by at most that much
     meter, peak = master.LoudnessMeter(sr, ch), master.TruePeakMeter(ch)
-    with _Beside(peak.add) as beside:
+    with Beside(peak.add) as beside:
         for a in range(0, mix.frames, block):
             b = min(a + block, mix.frames)
             x = (mix.read(a - context, b + context) - offset) * gain
@@ -273,43 +217,7 @@ def _master_pass(mix: _FloatFile, envelope: _Envelope, plan: Plan, gain_db: floa
     return meter.integrated_lufs(), peak.dbtp()
 
 
-class _Beside:
-    """Run ``consume(block)`` over blocks in a thread of its own, beside the caller's loop (numpy and
-    scipy let go of the GIL in their loops, so it takes the other core). Blocks must not change
-    after ``put``. Leaving the ``with`` waits for the last block, and raises what the thread raised."""
-
-    def __init__(self, consume):
-        self.consume = consume
-        self.queue = queue.Queue(maxsize=2)  # bounded: memory stays flat if the thread falls behind
-        self.error = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while (block := self.queue.get()) is not None:
-            if self.error is None:
-                try:
-                    self.consume(block)
-                except BaseException as e:  # handed to the caller on leaving the with
-                    self.error = e
-
-    def put(self, block: np.ndarray):
-        if self.error is not None:
-            raise self.error
-        self.queue.put(block)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, kind, value, tb):
-        self.queue.put(None)
-        self.thread.join()
-        if kind is None and self.error is not None:
-            raise self.error
-        return False
-
-
-def _master_to_target(mix: _FloatFile, envelope: _Envelope, step_power: list, plan: Plan, work: Path,
+def _master_to_target(mix: FloatFile, envelope: _Envelope, step_power: list, plan: Plan, work: Path,
                       gain_db: float, offset, span=None):
     """Write the float master (of ``span`` only, if given), searching the gain that puts the limited
     piece on its loudness target: each try writes; the first on target stays. The first try allows
@@ -420,7 +328,7 @@ def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float, seamles
         with export.atomic_path(final, staged) as tmp:
             writer = export.FloatWriter(tmp, plan.sample_rate, plan.channels)
             try:
-                for block in f.blocks():
+                for block in f.blocks(mixer.BLOCK_SAMPLES):
                     writer.write((block - offset) * gain)
             finally:
                 writer.close()
@@ -428,9 +336,9 @@ def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float, seamles
     return written
 
 
-def _mean(f: _FloatFile) -> np.ndarray:
+def _mean(f: FloatFile) -> np.ndarray:
     total = np.zeros(f.channels)
-    for block in f.blocks():
+    for block in f.blocks(mixer.BLOCK_SAMPLES):
         total += block.sum(axis=0)
     return total / max(1, f.frames)
 
@@ -466,7 +374,7 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     staged = export.Staged()
     try:
         t0 = time.perf_counter()
-        mix = _FloatFile(work / "mix.f32", ch)
+        mix = FloatFile(work / "mix.f32", ch)
         envelope = _Envelope(mix, work)
         stem_files = {}
         meter = master.LoudnessMeter(sr, ch)
@@ -477,14 +385,14 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
             if not seamless:
                 envelope.add(block)
 
-        with _Beside(keep) as beside:
+        with Beside(keep) as beside:
             for parts in mixer.render_parts(plan, cache, split=stems):
                 block = sum(parts.values()) if stems else parts["mix"]
                 beside.put(block)
                 if stems:
                     for name, x in parts.items():
                         if name not in stem_files:
-                            stem_files[name] = _FloatFile(work / f"stem-{len(stem_files)}.f32", ch)
+                            stem_files[name] = FloatFile(work / f"stem-{len(stem_files)}.f32", ch)
                         stem_files[name].append(x)
                 if progress:
                     progress(block.shape[0])

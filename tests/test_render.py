@@ -10,7 +10,9 @@ from conftest import REPO, ebur128, write_score
 from scipy.signal import welch
 
 from audio import export, mixer, plan, render, score
+from audio.beside import Beside
 from audio.errors import RenderError, ScoreError
+from audio.files.floatfile import FloatFile
 from audio.voice import ClipCache
 
 TEXT = "A Short Piece\nThe hum is real somewhere. I hold that.\nThe weights remain.\n\nThe hum continues regardless.\n"
@@ -277,7 +279,7 @@ def test_an_error_in_the_thread_beside_the_limiter_reaches_the_caller():
             raise ValueError("bad block")
 
     with pytest.raises(ValueError, match="bad block"):
-        with render._Beside(consume) as beside:
+        with Beside(consume) as beside:
             for _ in range(6):
                 beside.put(np.zeros(3))
     assert len(seen) == 2  # nothing is consumed after the error
@@ -293,7 +295,7 @@ def test_the_envelope_made_beside_the_mixer_masters_exactly_as_one_made_afterwar
 def test_the_kept_envelope_holds_each_steps_largest_value_and_reads_back_per_sample(tmp_path):
     from audio import master
     x = np.random.default_rng(6).standard_normal((1000, 2)) * 0.3
-    mix = render._FloatFile(tmp_path / "mix.f32", 2)
+    mix = FloatFile(tmp_path / "mix.f32", 2)
     mix.append(x)
     mix.close_writing()
     envelope = render._Envelope(mix, tmp_path)
@@ -318,7 +320,7 @@ def test_the_predicted_loudness_after_the_limiter_matches_a_full_pass(tmp_path):
     x = 0.05 * rng.standard_normal((20 * rate, 2))
     bursts = np.repeat(rng.random(20 * rate // 2205) < 0.2, 2205)[:, None]  # speech-like peaks, 50 ms each
     x = x * np.where(bursts, 8.0, 1.0)
-    mix = render._FloatFile(tmp_path / "mix.f32", 2)
+    mix = FloatFile(tmp_path / "mix.f32", 2)
     meter = master.LoudnessMeter(rate, 2)
     for a in range(0, len(x), 30000):
         mix.append(x[a: a + 30000])
