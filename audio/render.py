@@ -1,9 +1,9 @@
 """Render a plan to finished files.
 
-Pass 1 mixes into a temporary float file (and one per stem) while measuring loudness. A seamless
-loop then gets its end crossfaded into its start. Pass 2 gains, limits and writes the float
-master, again at a better gain until the loudness is on target (usually once or twice); every
-format, the captions, the manifest and (if asked) stems and a picture are made from it.
+Pass 1 mixes into a temporary float file (and one per stem) while metering its loudness and
+keeping its true-peak envelope. A seamless loop then gets its end crossfaded into its start.
+Mastering writes the float master on the loudness target (``master.target``); every format, the
+captions, the manifest and (if asked) stems and a picture are made from it.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from audio import __version__, export, master, mixer
+from audio import __version__, export, mixer
 from audio.beside import Beside
-from audio.errors import RenderError, score_error
+from audio.errors import RenderError
 from audio.files.floatfile import FloatFile
+from audio.master import LoudnessMeter, target
 from audio.plan import Plan
 from audio.voice import ClipCache
 
@@ -53,11 +54,6 @@ def _keep_freed_blocks_in_the_heap():
 
 _keep_freed_blocks_in_the_heap()
 
-LOUDNESS_TOLERANCE_LU = 0.1  # another output pass is made if the limited mix misses by more
-LOUDNESS_LIMIT_LU = 0.4  # the best try must be at least this close, else the render fails
-MAX_GAIN_ATTEMPTS = 12  # passes: each limits, meters and writes the master; the first on target stays
-
-
 def versions() -> dict:
     out = {"piece": __version__, "python": platform.python_version()}
     for pkg in ("numpy", "scipy", "pyttsx3", "soundfile", "espeakng-loader", "imageio-ffmpeg", "mutagen"):
@@ -81,239 +77,11 @@ def _make_seamless(files: list[FloatFile], crossfade: int) -> None:
         f.loop = True
 
 
-def _measure(mix: FloatFile, plan: Plan, offset: np.ndarray) -> master.LoudnessMeter:
-    meter = master.LoudnessMeter(plan.sample_rate, plan.channels)
+def _measure(mix: FloatFile, plan: Plan, offset: np.ndarray) -> LoudnessMeter:
+    meter = LoudnessMeter(plan.sample_rate, plan.channels)
     for block in mix.blocks(mixer.BLOCK_SAMPLES):
         meter.add(block - offset)
     return meter
-
-
-class _Envelope:
-    """The unmastered mix's true-peak envelope, kept on disk: it scales with gain, so the costly 4x
-    oversampling is done once for all the gains the loudness search tries.
-
-    Kept as the largest value in each STEP samples (absolute positions): a sixteenth of the bytes
-    to write and read on every try, and the limiter, which holds its gain for 30 ms around a peak,
-    only starts and ends at most STEP - 1 samples sooner and later than with every sample's value.
-
-    It is made as the mix is (``add`` each block, then ``finish``), exact down to STREAM_FLOOR, or
-    afterwards by ``ensure`` (a seamless loop's mix changes after pass 1).
-    """
-
-    STREAM_FLOOR = 1e-5  # exact wherever it reaches -100 dBFS: good for any gain up to +99 dB
-    STEP = 16  # samples per stored value
-
-    def __init__(self, mix: FloatFile, work: Path):
-        self.mix, self.work = mix, work
-        self.floor = None
-        self.file = None
-        self._before = np.zeros((0, mix.channels))  # the samples before the pending block (up to TP_REACH)
-        self._pending = None  # the last block added: judged once the next one shows what follows it
-        self._carry = np.zeros(0)  # judged samples not yet making a whole STEP
-
-    def add(self, block: np.ndarray):
-        if self.file is None:
-            self._start()
-        if self._pending is not None:
-            self._judge(block)
-        self._pending = block
-
-    def finish(self):
-        if self._pending is not None:
-            self._judge(np.zeros((0, self.mix.channels)))
-            self._close()
-            self.floor = self.STREAM_FLOOR
-
-    def _judge(self, after: np.ndarray):
-        reach, pending = master.TP_REACH, self._pending
-        ext = np.concatenate([self._before, pending, after[:reach]])
-        ext = np.pad(ext, ((reach - len(self._before), reach - min(reach, len(after))), (0, 0)))
-        self._append(master.true_peak_envelope(ext, self.STREAM_FLOOR)[reach: reach + len(pending)])
-        self._before = np.concatenate([self._before, pending])[-reach:]
-
-    def ensure(self, floor: float):
-        """Make it exact wherever the envelope could reach ``floor`` (at unit gain); when it has to
-        be made, make it as the mixer's thread would (or good for 6 dB more gain, if that is lower),
-        so a render gives the same bytes whichever way its envelope was made."""
-        if self.floor is not None and floor >= self.floor:
-            return
-        self.floor = floor = min(floor / 2.0, self.STREAM_FLOOR)
-        self._start()
-        reach = master.TP_REACH
-        for a in range(0, self.mix.frames, mixer.BLOCK_SAMPLES):
-            b = min(a + mixer.BLOCK_SAMPLES, self.mix.frames)
-            env = master.true_peak_envelope(self.mix.read(a - reach, b + reach), floor)
-            self._append(env[reach: reach + b - a])
-        self._close()
-
-    def _start(self):
-        self.file = FloatFile(self.work / "envelope.f32", 1)
-        self._carry = np.zeros(0)
-
-    def _append(self, env: np.ndarray):
-        env = np.concatenate([self._carry, env])
-        whole = len(env) // self.STEP * self.STEP
-        steps = env[:whole].reshape(-1, self.STEP)
-        top = steps[:, 0].copy()
-        for j in range(1, self.STEP):  # column by column: numpy reduces a short last axis slowly
-            np.maximum(top, steps[:, j], out=top)
-        self.file.append(top[:, None])
-        self._carry = env[whole:]
-
-    def _close(self):
-        if len(self._carry):
-            self.file.append(np.array([[self._carry.max()]]))
-        self.file.close_writing()
-
-    def n_values(self) -> int:
-        """How many values are kept (one per STEP samples)."""
-        return self.file.frames
-
-    def values(self, a: int, b: int) -> np.ndarray:
-        """Kept values [a, b) (each the largest of its STEP samples), zero outside."""
-        return self.file.read(a, b)[:, 0]
-
-    def read(self, a: int, b: int) -> np.ndarray:
-        """The envelope at samples [a, b): zero outside the mix, or wrapped around a loop."""
-        n, step = self.mix.frames, self.STEP
-        if not (self.mix.loop and (a < 0 or b > n)):
-            out = np.zeros(b - a)
-            lo, hi = max(a, 0), min(b, n)
-            if hi > lo:
-                first = lo // step
-                values = np.repeat(self.file.read(first, (hi - 1) // step + 1)[:, 0], step)
-                out[lo - a: hi - a] = values[lo - first * step: hi - first * step]
-            return out
-        pos = np.arange(a, b) % n  # across a loop's seam
-        index = pos // step
-        lo = int(index.min())
-        return self.file.read(lo, int(index.max()) + 1)[index - lo, 0]
-
-
-def _master_pass(mix: FloatFile, envelope: _Envelope, plan: Plan, gain_db: float, offset, sink, span=None,
-                 block=mixer.BLOCK_SAMPLES):
-    """Gain and limit the whole mix block by block (``offset`` per channel removed first), feeding
-    ``sink`` the samples inside ``span`` (first, end sample; default everything).
-
-    Returns (integrated loudness in LUFS, true peak in dBTP) of the whole mastered piece; the true
-    peak is metered on the other core, beside the limiter.
-    """
-    sr, ch = plan.sample_rate, plan.channels
-    first, end = span or (0, mix.frames)
-    context = master.limiter_context(sr)
-    gain = 10 ** (gain_db / 20)
-    slack = float(np.abs(offset).max())  # removing a DC offset moves the envelope by at most that much
-    meter, peak = master.LoudnessMeter(sr, ch), master.TruePeakMeter(ch)
-    with Beside(peak.add) as beside:
-        for a in range(0, mix.frames, block):
-            b = min(a + block, mix.frames)
-            x = (mix.read(a - context, b + context) - offset) * gain
-            env = (envelope.read(a - context, b + context) + slack) * gain
-            y = master.limit(x, context, plan.master.true_peak_dbtp, sr, env)
-            beside.put(y)
-            meter.add(y)
-            if first < b and a < end:
-                sink(y[max(first, a) - a: min(end, b) - a])
-    return meter.integrated_lufs(), peak.dbtp()
-
-
-def _master_to_target(mix: FloatFile, envelope: _Envelope, step_power: list, plan: Plan, work: Path,
-                      gain_db: float, offset, span=None):
-    """Write the float master (of ``span`` only, if given), searching the gain that puts the limited
-    piece on its loudness target: each try writes; the first on target stays. The first try allows
-    for what the limiter will take (``step_power``: the mix's, per 100 ms), so it is usually the last.
-
-    Returns (path of the master, gain in dB, loudness in LUFS, true peak in dBTP) of the whole piece.
-    """
-    target = plan.master.loudness_lufs
-    ceiling = master.limiter_ceiling(plan.master.true_peak_dbtp)
-    path = work / "master.wav"
-    envelope.ensure(ceiling / 10 ** (gain_db / 20))
-    gain_db = _first_gain_db(step_power, envelope, plan, gain_db)
-
-    def write_at(gain_db):
-        envelope.ensure(ceiling / 10 ** (gain_db / 20))
-        writer = export.FloatWriter(path, plan.sample_rate, plan.channels)
-        try:
-            return _master_pass(mix, envelope, plan, gain_db, offset, writer.write, span)
-        finally:
-            writer.close()
-
-    tried = []  # (gain_db, loudness after the limiter): the limiter bends this curve
-    while True:
-        out_lufs, out_dbtp = write_at(gain_db)
-        tried.append((gain_db, out_lufs))
-        if not np.isfinite(out_lufs) or abs(target - out_lufs) <= LOUDNESS_TOLERANCE_LU:
-            return path, gain_db, out_lufs, out_dbtp
-        if len(tried) == MAX_GAIN_ATTEMPTS:
-            break
-        gain_db = _next_gain_db(tried, target)
-    best_db, best_lufs = min(tried, key=lambda t: abs(target - t[1]))
-    if abs(target - best_lufs) > LOUDNESS_LIMIT_LU:
-        raise score_error(plan.score or plan.name, "master.loudness_lufs",
-                          f"{target:g} LUFS cannot be reached under the {plan.master.true_peak_dbtp:g} dBTP "
-                          f"ceiling (best {best_lufs:.2f} LUFS at {best_db:+.1f} dB gain): this mix is too "
-                          "peaky for it; lower the target or raise the ceiling")
-    if best_db != gain_db:  # the last try was not the best: write the best again
-        best_lufs, out_dbtp = write_at(best_db)
-    return path, best_db, best_lufs, out_dbtp
-
-
-def _first_gain_db(step_power: list, envelope: _Envelope, plan: Plan, gain_db: float) -> float:
-    """The gain whose limited loudness is predicted on target, starting from ``gain_db`` (the mix's
-    own loudness to the target): a few steps along the prediction, ``gain_db`` if it has none."""
-    target = plan.master.loudness_lufs
-    for _ in range(4):
-        predicted = _predicted_lufs(step_power, envelope, plan, gain_db)
-        if not np.isfinite(predicted) or abs(target - predicted) < 0.01:
-            break
-        gain_db += target - predicted
-    return gain_db
-
-
-def _predicted_lufs(step_power: list, envelope: _Envelope, plan: Plan, gain_db: float) -> float:
-    """The loudness the limiter would leave at ``gain_db``, predicted without a pass over the mix:
-    each 100 ms step's mix power (gained) times the mean square of the limiter's gain there (coarse,
-    from the kept envelope; weighted by the envelope's square, since the limiter acts where the
-    step's power is), gated as BS.1770 does."""
-    steps = len(step_power)
-    step_samples = round(0.1 * plan.sample_rate)
-    coarse, values = envelope.STEP, envelope.n_values()
-    gain = 10 ** (gain_db / 20)
-    context = 4 * round((2 * master.LIMITER_ATTACK_S + master.LIMITER_HOLD_S) * plan.sample_rate / coarse) + 4
-    squares, weights = np.zeros(steps), np.zeros(steps)
-    for a in range(0, values, 1 << 16):
-        b = min(a + (1 << 16), values)
-        env = envelope.values(a - context, b + context) * gain
-        limiter = master.limiter_gain_coarse(env, coarse, plan.master.true_peak_dbtp, plan.sample_rate)
-        limiter, weight = limiter[context: context + b - a], env[context: context + b - a] ** 2
-        step = np.arange(a, b) * coarse // step_samples
-        inside = step < steps
-        squares += np.bincount(step[inside], weights=(limiter * limiter * weight)[inside], minlength=steps)
-        weights += np.bincount(step[inside], weights=weight[inside], minlength=steps)
-    factor = np.where(weights > 0, squares / np.where(weights > 0, weights, 1.0), 1.0)
-    return master.integrated_lufs(np.asarray(step_power) * gain * gain * factor)
-
-
-def _next_gain_db(tried: list, target_lufs: float) -> float:
-    """The next gain to try. Loudness after the limiter bends below gain, and gating can even make
-    it dip as gain rises, so: step by the miss first; once tries sit on both sides of the target,
-    interpolate between the two gains that bracket it most tightly (bisect if that repeats a try);
-    else extrapolate along the last two."""
-    g1, l1 = tried[-1]
-    if len(tried) == 1:
-        return g1 + (target_lufs - l1)
-    below = [g for g, lufs in tried if lufs < target_lufs]
-    above = [g for g, lufs in tried if lufs > target_lufs]
-    pairs = [(a, b) for a in below for b in above]
-    if pairs:
-        ga, gb = min(pairs, key=lambda ab: abs(ab[0] - ab[1]))
-        la, lb = dict(tried)[ga], dict(tried)[gb]
-        guess = ga + (gb - ga) * (target_lufs - la) / (lb - la)
-        return guess if all(abs(guess - g) > 1e-3 for g, _ in tried) else (ga + gb) / 2
-    g0, l0 = tried[-2]
-    slope = (l1 - l0) / (g1 - g0) if g1 != g0 else 1.0
-    return g1 + (target_lufs - l1) / min(1.0, max(0.2, slope))
 
 
 def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float, seamless: bool,
@@ -375,9 +143,9 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     try:
         t0 = time.perf_counter()
         mix = FloatFile(work / "mix.f32", ch)
-        envelope = _Envelope(mix, work)
+        envelope = target.Envelope(mix, work)
         stem_files = {}
-        meter = master.LoudnessMeter(sr, ch)
+        meter = LoudnessMeter(sr, ch)
 
         def keep(block):  # beside the mixer, on the other core: meter, write, true-peak envelope
             meter.add(block)
@@ -402,22 +170,18 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         offset = np.zeros(ch)
         if seamless:
             _make_seamless([mix, *stem_files.values()], round(plan.loop.crossfade_s * sr))
-            envelope = _Envelope(mix, work)  # made afresh from the loop, on demand
             offset = _mean(mix)  # a loop must not carry DC
             meter = _measure(mix, plan, offset)
-        mix_lufs = meter.integrated_lufs()
-        if not np.isfinite(mix_lufs):
-            raise score_error(plan.score or plan.name, "layer", "the mix is silent (below the -70 LUFS gate): "
-                              f"nothing to bring to {plan.master.loudness_lufs:g} LUFS; raise a layer's gain_db")
-        gain_db = master.gain_db_to(mix_lufs, plan.master.loudness_lufs)
         timings["mix_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         span = None
         if span_s is not None:
             span = (min(round(span_s[0] * sr), mix.frames), min(round(span_s[1] * sr), mix.frames))
-        master_wav, gain_db, out_lufs, out_dbtp = _master_to_target(mix, envelope, meter.step_power, plan, work,
-                                                                    gain_db, offset, span)
+        master_wav = work / "master.wav"
+        mastered = target.master_to_target(mix, envelope, meter.step_power, sr, plan.master,
+                                           lambda: export.FloatWriter(master_wav, sr, ch), offset, span,
+                                           plan.score or plan.name)
         timings["master_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -430,10 +194,11 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         stem = plan.name if span is None else f"{plan.name}.preview"
         written = export.write_formats(master_wav, out_dir, stem, formats, options, staged)
         if span is None and stems:
-            written["stems"] = _write_stems(stem_files, out_dir, plan, gain_db, seamless, staged)
+            written["stems"] = _write_stems(stem_files, out_dir, plan, mastered.gain_db, seamless, staged)
         timings["export_s"] = time.perf_counter() - t0
 
-        measured = {"mix_lufs": mix_lufs, "gain_db": gain_db, "loudness_lufs": out_lufs, "true_peak_dbtp": out_dbtp}
+        measured = {"mix_lufs": mastered.mix_lufs, "gain_db": mastered.gain_db, "loudness_lufs": mastered.loudness_lufs,
+                    "true_peak_dbtp": mastered.true_peak_dbtp}
         if span is not None:
             result = {"files": written, "span_s": [span[0] / sr, span[1] / sr], "measured": measured,
                       "timings": timings}
