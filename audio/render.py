@@ -1,4 +1,4 @@
-"""Render a plan to finished files.
+"""Render a plan to finished files, pass by pass.
 
 Pass 1 mixes into a temporary float file (and one per stem) while metering its loudness and
 keeping its true-peak envelope. A seamless loop then gets its end crossfaded into its start.
@@ -14,13 +14,13 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
-from audio import __version__, export, mixer
+from audio import __version__, export, heap, loop, mixer
 from audio.beside import Beside
 from audio.errors import RenderError
 from audio.files.floatfile import FloatFile
@@ -30,29 +30,19 @@ from audio.voice import ClipCache
 
 log = logging.getLogger(__name__)
 
-
-def _keep_freed_blocks_in_the_heap():
-    """Ask glibc's malloc to reuse freed memory rather than give it back to the kernel.
-
-    Every block of a render is a few MB of temporaries; by default glibc maps each afresh and
-    unmaps it when freed, and the page faults of touching new pages again cost a third of a bed
-    render's time (10-minute bed: 695,000 minor faults, 1.6 s of system time; with this, 31,000
-    and 0.5 s). The heap keeps what the largest block needed, so memory stays flat. Elsewhere
-    than glibc this does nothing.
-    """
-    import ctypes
-    import ctypes.util
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 32 << 20)  # blocks under 32 MB come from the heap (glibc's largest setting)
-    mallopt(m_trim_threshold, 512 << 20)  # and freed memory stays there, up to 512 MB
+heap.keep_freed_blocks_in_the_heap()
 
 
-_keep_freed_blocks_in_the_heap()
+@dataclass(frozen=True)
+class _Mixed:
+    """Pass 1's mix (and stems) on disk, with what mastering needs to know of it."""
+
+    mix: FloatFile
+    stems: dict  # name → FloatFile; empty unless stems were asked for
+    envelope: target.Envelope
+    step_power: list  # the mix's K-weighted power per 100 ms, ``offset`` removed
+    offset: np.ndarray  # per channel, removed before mastering (a loop's DC)
+
 
 def versions() -> dict:
     out = {"piece": __version__, "python": platform.python_version()}
@@ -60,55 +50,6 @@ def versions() -> dict:
         with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
     return out
-
-
-def _make_seamless(files: list[FloatFile], crossfade: int) -> None:
-    """Crossfade each file's last ``crossfade`` frames into its first (equal power) and cut them
-    off, so the end runs on into the start without a seam."""
-    for f in files:
-        n = f.frames
-        if n <= 2 * crossfade:
-            raise RenderError(f"a seamless loop needs more than twice the crossfade ({crossfade} samples), "
-                              f"the piece has {n}")
-        theta = (np.arange(crossfade) + 0.5) / crossfade * (np.pi / 2)
-        head, tail = f.read(0, crossfade), f.read(n - crossfade, n)
-        f.overwrite(0, head * np.sin(theta)[:, None] + tail * np.cos(theta)[:, None])
-        f.truncate(n - crossfade)
-        f.loop = True
-
-
-def _measure(mix: FloatFile, plan: Plan, offset: np.ndarray) -> LoudnessMeter:
-    meter = LoudnessMeter(plan.sample_rate, plan.channels)
-    for block in mix.blocks(mixer.BLOCK_SAMPLES):
-        meter.add(block - offset)
-    return meter
-
-
-def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float, seamless: bool,
-                 staged: export.Staged) -> dict:
-    """Each stem as float WAV, with the master's gain and no limiter: together they sum to the mix
-    (before the limiter; a loop's stems each lose their own DC, as the mix lost theirs together)."""
-    gain = 10 ** (gain_db / 20)
-    written = {}
-    for name, f in stems.items():
-        final = out_dir / f"{plan.name}.stem-{export.safe_name(name)}.wav"
-        offset = _mean(f) if seamless else 0.0
-        with export.atomic_path(final, staged) as tmp:
-            writer = export.FloatWriter(tmp, plan.sample_rate, plan.channels)
-            try:
-                for block in f.blocks(mixer.BLOCK_SAMPLES):
-                    writer.write((block - offset) * gain)
-            finally:
-                writer.close()
-        written[name] = str(final)
-    return written
-
-
-def _mean(f: FloatFile) -> np.ndarray:
-    total = np.zeros(f.channels)
-    for block in f.blocks(mixer.BLOCK_SAMPLES):
-        total += block.sum(axis=0)
-    return total / max(1, f.frames)
 
 
 def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=None, span_s=None,
@@ -120,6 +61,43 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     as NAME.preview.FORMAT, with no captions or manifest.
     """
     out_dir = Path(out_dir)
+    formats = _check_request(plan, out_dir, formats, picture)
+    sr, ch = plan.sample_rate, plan.channels
+    timings = {}
+    work = export.work_dir(out_dir, plan.name)
+    staged = export.Staged()
+    try:
+        t0 = time.perf_counter()
+        mixed = _mix(plan, cache, work, stems, progress)
+        if plan.loop.seamless:
+            mixed = _make_seamless(mixed, plan)
+        timings["mix_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        span = None
+        if span_s is not None:
+            frames = mixed.mix.frames
+            span = (min(round(span_s[0] * sr), frames), min(round(span_s[1] * sr), frames))
+        master_wav = work / "master.wav"
+        mastered = target.master_to_target(mixed.mix, mixed.envelope, mixed.step_power, sr, plan.master,
+                                           lambda: export.FloatWriter(master_wav, sr, ch), mixed.offset, span,
+                                           plan.score or plan.name)
+        timings["master_s"] = time.perf_counter() - t0
+
+        result = _export(plan, out_dir, formats, picture, mixed, master_wav, mastered, span, staged, timings)
+        staged.commit()  # every file into place at once: an interrupted render leaves the earlier set
+    except OSError as e:
+        raise RenderError(f"{e.filename or out_dir}: cannot write: {e.strerror}; earlier outputs are left as "
+                          "they were") from None
+    finally:
+        staged.discard()
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _check_request(plan: Plan, out_dir: Path, formats, picture: bool) -> tuple:
+    """Make sure the outputs can be written (folder, formats for a loop, a picture's source), sweep
+    what an interrupted render left; return the formats to write."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -129,102 +107,116 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     for name in export.clean_stale(out_dir, plan.name):
         log.warning("removed %s, left behind by an interrupted render", out_dir / name)
     formats = tuple(formats or plan.master.formats)
-    seamless = plan.loop.seamless
     for fmt in formats:
-        if seamless and not export.FORMATS[fmt].loops:
+        if plan.loop.seamless and not export.FORMATS[fmt].loops:
             raise RenderError(f"{plan.name}: {fmt} cannot loop without a gap (the encoder pads the start and end); "
                               "choose wav, flac, ogg or opus for a loop")
     if picture and not {"wav", "flac"} & set(formats):
         raise RenderError(f"{plan.name}: a picture is drawn from the WAV or FLAC; add one of them to the formats")
+    return formats
+
+
+def _mix(plan: Plan, cache: ClipCache, work: Path, stems: bool, progress) -> _Mixed:
+    """Pass 1: mix block by block into float files; beside the mixer, on the other core, meter the
+    mix, write it and keep its true-peak envelope (a loop's is made afterwards, from the loop)."""
+    ch = plan.channels
+    mix = FloatFile(work / "mix.f32", ch)
+    envelope = target.Envelope(mix, work)
+    meter = LoudnessMeter(plan.sample_rate, ch)
+    stem_files = {}
+
+    def keep(block):
+        meter.add(block)
+        mix.append(block)
+        if not plan.loop.seamless:
+            envelope.add(block)
+
+    with Beside(keep) as beside:
+        for parts in mixer.render_parts(plan, cache, split=stems):
+            block = sum(parts.values()) if stems else parts["mix"]
+            beside.put(block)
+            if stems:
+                for name, x in parts.items():
+                    if name not in stem_files:
+                        stem_files[name] = FloatFile(work / f"stem-{len(stem_files)}.f32", ch)
+                    stem_files[name].append(x)
+            if progress:
+                progress(block.shape[0])
+    envelope.finish()
+    for f in [mix, *stem_files.values()]:
+        f.close_writing()
+    return _Mixed(mix, stem_files, envelope, meter.step_power, np.zeros(ch))
+
+
+def _make_seamless(mixed: _Mixed, plan: Plan) -> _Mixed:
+    """The loop pass: the mix's and each stem's end crossfaded into their start; the loop metered
+    again without its DC."""
+    loop.make_seamless([mixed.mix, *mixed.stems.values()], round(plan.loop.crossfade_s * plan.sample_rate))
+    offset = loop.dc_offset(mixed.mix)
+    meter = LoudnessMeter(plan.sample_rate, plan.channels)
+    for block in mixed.mix.blocks(mixer.BLOCK_SAMPLES):
+        meter.add(block - offset)
+    return replace(mixed, step_power=meter.step_power, offset=offset)
+
+
+def _export(plan: Plan, out_dir: Path, formats: tuple, picture: bool, mixed: _Mixed, master_wav: Path,
+            mastered: target.MasterResult, span, staged: export.Staged, timings: dict) -> dict:
+    """Every format from the float master, and stems; for a whole piece also the captions, the
+    picture and the manifest, which is returned."""
     sr, ch = plan.sample_rate, plan.channels
-    timings = {}
-    work = export.work_dir(out_dir, plan.name)
-    staged = export.Staged()
-    try:
-        t0 = time.perf_counter()
-        mix = FloatFile(work / "mix.f32", ch)
-        envelope = target.Envelope(mix, work)
-        stem_files = {}
-        meter = LoudnessMeter(sr, ch)
+    seamless = plan.loop.seamless
+    t0 = time.perf_counter()
+    podcast = plan.master.preset.startswith("podcast")
+    options = {"tags": asdict(plan.tags), "chapters": plan.chapters, "bit_depth": plan.master.bit_depth,
+               "mp3": plan.master.mp3, "seed": plan.seed, "rate_hz": sr,
+               "channels": 2 if podcast else ch,  # Apple refuses mono WAV/FLAC in podcasts
+               "first_sample": span[0] if span else 0,
+               "loop_samples": mixed.mix.frames if seamless else 0}
+    stem = plan.name if span is None else f"{plan.name}.preview"
+    written = export.write_formats(master_wav, out_dir, stem, formats, options, staged)
+    if span is None and mixed.stems:
+        written["stems"] = _write_stems(mixed.stems, out_dir, plan, mastered.gain_db, seamless, staged)
+    timings["export_s"] = time.perf_counter() - t0
 
-        def keep(block):  # beside the mixer, on the other core: meter, write, true-peak envelope
-            meter.add(block)
-            mix.append(block)
-            if not seamless:
-                envelope.add(block)
-
-        with Beside(keep) as beside:
-            for parts in mixer.render_parts(plan, cache, split=stems):
-                block = sum(parts.values()) if stems else parts["mix"]
-                beside.put(block)
-                if stems:
-                    for name, x in parts.items():
-                        if name not in stem_files:
-                            stem_files[name] = FloatFile(work / f"stem-{len(stem_files)}.f32", ch)
-                        stem_files[name].append(x)
-                if progress:
-                    progress(block.shape[0])
-        envelope.finish()
-        for f in [mix, *stem_files.values()]:
-            f.close_writing()
-        offset = np.zeros(ch)
-        if seamless:
-            _make_seamless([mix, *stem_files.values()], round(plan.loop.crossfade_s * sr))
-            offset = _mean(mix)  # a loop must not carry DC
-            meter = _measure(mix, plan, offset)
-        timings["mix_s"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        span = None
-        if span_s is not None:
-            span = (min(round(span_s[0] * sr), mix.frames), min(round(span_s[1] * sr), mix.frames))
-        master_wav = work / "master.wav"
-        mastered = target.master_to_target(mix, envelope, meter.step_power, sr, plan.master,
-                                           lambda: export.FloatWriter(master_wav, sr, ch), offset, span,
-                                           plan.score or plan.name)
-        timings["master_s"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        podcast = plan.master.preset.startswith("podcast")
-        options = {"tags": asdict(plan.tags), "chapters": plan.chapters, "bit_depth": plan.master.bit_depth,
-                   "mp3": plan.master.mp3, "seed": plan.seed, "rate_hz": sr,
-                   "channels": 2 if podcast else ch,  # Apple refuses mono WAV/FLAC in podcasts
-                   "first_sample": span[0] if span else 0,
-                   "loop_samples": mix.frames if seamless else 0}
-        stem = plan.name if span is None else f"{plan.name}.preview"
-        written = export.write_formats(master_wav, out_dir, stem, formats, options, staged)
-        if span is None and stems:
-            written["stems"] = _write_stems(stem_files, out_dir, plan, mastered.gain_db, seamless, staged)
-        timings["export_s"] = time.perf_counter() - t0
-
-        measured = {"mix_lufs": mastered.mix_lufs, "gain_db": mastered.gain_db, "loudness_lufs": mastered.loudness_lufs,
-                    "true_peak_dbtp": mastered.true_peak_dbtp}
-        if span is not None:
-            result = {"files": written, "span_s": [span[0] / sr, span[1] / sr], "measured": measured,
-                      "timings": timings}
-        else:
-            written.update(export.write_captions(out_dir, plan.name, plan.cues, plan.chapters, plan.title,
-                                                 plan.author or "Narrator", staged))
-            result = plan.to_dict()
-            result.update({
-                "files": {**written, "json": str(out_dir / f"{plan.name}.json")},
-                "versions": versions(),
-                "measured": {**measured, "duration_s": mix.frames / sr},
-                "timings": timings,
-            })
-            if picture:
-                from audio import picture as picture_module
-                png = out_dir / f"{plan.name}.png"
-                drawn_from = staged.temporary(written.get("wav") or written["flac"])
-                with export.atomic_path(png, staged) as tmp:
-                    picture_module.draw(result, drawn_from, tmp)
-                result["files"]["png"] = str(png)
-            export.write_json(out_dir / f"{plan.name}.json", result, staged)
-        staged.commit()  # every file into place at once: an interrupted render leaves the earlier set
-    except OSError as e:
-        raise RenderError(f"{e.filename or out_dir}: cannot write: {e.strerror}; earlier outputs are left as "
-                          "they were") from None
-    finally:
-        staged.discard()
-        shutil.rmtree(work, ignore_errors=True)
+    measured = {"mix_lufs": mastered.mix_lufs, "gain_db": mastered.gain_db, "loudness_lufs": mastered.loudness_lufs,
+                "true_peak_dbtp": mastered.true_peak_dbtp}
+    if span is not None:
+        return {"files": written, "span_s": [span[0] / sr, span[1] / sr], "measured": measured, "timings": timings}
+    written.update(export.write_captions(out_dir, plan.name, plan.cues, plan.chapters, plan.title,
+                                         plan.author or "Narrator", staged))
+    result = plan.to_dict()
+    result.update({
+        "files": {**written, "json": str(out_dir / f"{plan.name}.json")},
+        "versions": versions(),
+        "measured": {**measured, "duration_s": mixed.mix.frames / sr},
+        "timings": timings,
+    })
+    if picture:
+        from audio import picture as picture_module
+        png = out_dir / f"{plan.name}.png"
+        drawn_from = staged.temporary(written.get("wav") or written["flac"])
+        with export.atomic_path(png, staged) as tmp:
+            picture_module.draw(result, drawn_from, tmp)
+        result["files"]["png"] = str(png)
+    export.write_json(out_dir / f"{plan.name}.json", result, staged)
     return result
+
+
+def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float, seamless: bool,
+                 staged: export.Staged) -> dict:
+    """Each stem as float WAV, with the master's gain and no limiter: together they sum to the mix
+    (before the limiter; a loop's stems each lose their own DC, as the mix lost theirs together)."""
+    gain = 10 ** (gain_db / 20)
+    written = {}
+    for name, f in stems.items():
+        final = out_dir / f"{plan.name}.stem-{export.safe_name(name)}.wav"
+        offset = loop.dc_offset(f) if seamless else 0.0
+        with export.atomic_path(final, staged) as tmp:
+            writer = export.FloatWriter(tmp, plan.sample_rate, plan.channels)
+            try:
+                for block in f.blocks(mixer.BLOCK_SAMPLES):
+                    writer.write((block - offset) * gain)
+            finally:
+                writer.close()
+        written[name] = str(final)
+    return written
