@@ -40,6 +40,8 @@ class MasterResult:
 
 
 class BlockWriter(Protocol):
+    """Where the master goes, block by block (export.FloatWriter)."""
+
     def write(self, block: np.ndarray): ...
     def close(self): ...
 
