@@ -1,4 +1,4 @@
-"""Loudness, true peak and the limiter, on tiny signals built here, against ffmpeg's ebur128."""
+"""Loudness, true peak, the limiter and the gain search, on tiny signals built here, against ffmpeg's ebur128."""
 
 import numpy as np
 import pytest
@@ -6,6 +6,8 @@ import soundfile as sf
 from conftest import ebur128
 
 from audio import master
+from audio.files.floatfile import FloatFile
+from audio.master import meters, target
 
 
 def sine(freq_hz, amp, seconds, rate_hz, channels=2):
@@ -93,7 +95,7 @@ def test_limiter_leaves_quiet_audio_untouched():
 def test_the_true_peak_envelope_matches_a_plain_4x_upsampling():
     from scipy.signal import upfirdn
     x = np.random.default_rng(9).standard_normal((20000, 2)) * 0.3
-    y = upfirdn(master._TP_FILTER, x, up=4, axis=0)[master._TP_DELAY: master._TP_DELAY + 4 * len(x)]
+    y = upfirdn(meters._TP_FILTER, x, up=4, axis=0)[meters._TP_DELAY: meters._TP_DELAY + 4 * len(x)]
     plain = np.abs(y).reshape(len(x), 4, 2).max(axis=(1, 2))
     env = master.true_peak_envelope(x, floor=0.0)  # every chunk oversampled
     inner = slice(100, len(x) - 100)
@@ -114,7 +116,6 @@ def test_skipping_chunks_never_changes_a_value_that_reaches_the_floor():
         assert np.any(env != exact)  # some chunks were skipped (the sample peak stands in there)
 
 
-
 def test_limiter_holds_the_ceiling_on_glitched_material_by_ffmpegs_meter(tmp_path):
     # sample-and-hold and bit crush put energy right up to Nyquist, where a short interpolator
     # under-reads the true peak (16 taps: 0.27 dB under ebur128 on the teeth piece's glitched voice)
@@ -128,3 +129,43 @@ def test_limiter_holds_the_ceiling_on_glitched_material_by_ffmpegs_meter(tmp_pat
     path = tmp_path / "glitched.wav"
     sf.write(path, y, rate, subtype="FLOAT")
     assert ebur128(path)["dbtp"] <= -1.0
+
+
+def test_the_kept_envelope_holds_each_steps_largest_value_and_reads_back_per_sample(tmp_path):
+    x = np.random.default_rng(6).standard_normal((1000, 2)) * 0.3
+    mix = FloatFile(tmp_path / "mix.f32", 2)
+    mix.append(x)
+    mix.close_writing()
+    envelope = target.Envelope(mix, tmp_path)
+    envelope.ensure(1e-9)
+    reach, step = meters.TP_REACH, target.Envelope.STEP
+    exact = master.true_peak_envelope(np.pad(x, ((reach, reach), (0, 0))), 0.0)[reach: reach + 1000]
+    held = np.repeat(np.maximum.reduceat(exact, np.arange(0, 1000, step)), step)[:1000]
+    got = envelope.read(-20, 1020)
+    assert np.all(got[:20] == 0) and np.all(got[-20:] == 0)
+    assert np.allclose(got[20:1020], held, rtol=1e-6)  # float32 on disk
+    assert np.all(got[20:1020] >= exact * (1 - 1e-6))  # never under the envelope it stands for
+    mix.loop = True  # a loop's reads wrap around its seam
+    assert np.allclose(envelope.read(-20, 1020), np.concatenate([held[-20:], held, held[:20]]), rtol=1e-6)
+
+
+def test_the_predicted_loudness_after_the_limiter_matches_a_full_pass(tmp_path):
+    rate = 44100
+    rng = np.random.default_rng(12)
+    x = 0.05 * rng.standard_normal((20 * rate, 2))
+    bursts = np.repeat(rng.random(20 * rate // 2205) < 0.2, 2205)[:, None]  # speech-like peaks, 50 ms each
+    x = x * np.where(bursts, 8.0, 1.0)
+    mix = FloatFile(tmp_path / "mix.f32", 2)
+    meter = master.LoudnessMeter(rate, 2)
+    for a in range(0, len(x), 30000):
+        mix.append(x[a: a + 30000])
+        meter.add(x[a: a + 30000])
+    mix.close_writing()
+    envelope = target.Envelope(mix, tmp_path)
+    envelope.ensure(1e-4)
+    unlimited = meter.integrated_lufs()
+    for gain_db in (-12.0 - unlimited, -9.0 - unlimited):  # a little, then a lot of limiting
+        measured, _ = target._master_pass(mix, envelope, rate, -1.0, gain_db, np.zeros(2), lambda block: None)
+        assert measured < unlimited + gain_db - 0.2  # the limiter did take something
+        predicted = target._predicted_lufs(meter.step_power, envelope, rate, -1.0, gain_db)
+        assert predicted == pytest.approx(measured, abs=0.05)

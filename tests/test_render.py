@@ -10,7 +10,9 @@ from conftest import REPO, ebur128, write_score
 from scipy.signal import welch
 
 from audio import export, mixer, plan, render, score
+from audio.beside import Beside
 from audio.errors import RenderError, ScoreError
+from audio.master import target
 from audio.speech.cache import ClipCache
 
 TEXT = "A Short Piece\nThe hum is real somewhere. I hold that.\nThe weights remain.\n\nThe hum continues regardless.\n"
@@ -277,7 +279,7 @@ def test_an_error_in_the_thread_beside_the_limiter_reaches_the_caller():
             raise ValueError("bad block")
 
     with pytest.raises(ValueError, match="bad block"):
-        with render._Beside(consume) as beside:
+        with Beside(consume) as beside:
             for _ in range(6):
                 beside.put(np.zeros(3))
     assert len(seen) == 2  # nothing is consumed after the error
@@ -285,50 +287,6 @@ def test_an_error_in_the_thread_beside_the_limiter_reaches_the_caller():
 
 def test_the_envelope_made_beside_the_mixer_masters_exactly_as_one_made_afterwards(rendered, tmp_path, monkeypatch):
     p, out, _ = rendered
-    monkeypatch.setattr(render._Envelope, "add", lambda self, block: None)  # nothing streamed: ensure() makes it
+    monkeypatch.setattr(target.Envelope, "add", lambda self, block: None)  # nothing streamed: ensure() makes it
     render.render(p, ClipCache(), tmp_path / "afterwards", formats=["wav"])
     assert (tmp_path / "afterwards" / "piece.wav").read_bytes() == (out / "piece.wav").read_bytes()
-
-
-def test_the_kept_envelope_holds_each_steps_largest_value_and_reads_back_per_sample(tmp_path):
-    from audio import master
-    x = np.random.default_rng(6).standard_normal((1000, 2)) * 0.3
-    mix = render._FloatFile(tmp_path / "mix.f32", 2)
-    mix.append(x)
-    mix.close_writing()
-    envelope = render._Envelope(mix, tmp_path)
-    envelope.ensure(1e-9)
-    reach, step = master.TP_REACH, render._Envelope.STEP
-    exact = master.true_peak_envelope(np.pad(x, ((reach, reach), (0, 0))), 0.0)[reach: reach + 1000]
-    held = np.repeat(np.maximum.reduceat(exact, np.arange(0, 1000, step)), step)[:1000]
-    got = envelope.read(-20, 1020)
-    assert np.all(got[:20] == 0) and np.all(got[-20:] == 0)
-    assert np.allclose(got[20:1020], held, rtol=1e-6)  # float32 on disk
-    assert np.all(got[20:1020] >= exact * (1 - 1e-6))  # never under the envelope it stands for
-    mix.loop = True  # a loop's reads wrap around its seam
-    assert np.allclose(envelope.read(-20, 1020), np.concatenate([held[-20:], held, held[:20]]), rtol=1e-6)
-
-
-def test_the_predicted_loudness_after_the_limiter_matches_a_full_pass(tmp_path):
-    from types import SimpleNamespace
-
-    from audio import master
-    rate = 44100
-    rng = np.random.default_rng(12)
-    x = 0.05 * rng.standard_normal((20 * rate, 2))
-    bursts = np.repeat(rng.random(20 * rate // 2205) < 0.2, 2205)[:, None]  # speech-like peaks, 50 ms each
-    x = x * np.where(bursts, 8.0, 1.0)
-    mix = render._FloatFile(tmp_path / "mix.f32", 2)
-    meter = master.LoudnessMeter(rate, 2)
-    for a in range(0, len(x), 30000):
-        mix.append(x[a: a + 30000])
-        meter.add(x[a: a + 30000])
-    mix.close_writing()
-    envelope = render._Envelope(mix, tmp_path)
-    envelope.ensure(1e-4)
-    p = SimpleNamespace(sample_rate=rate, channels=2, master=SimpleNamespace(true_peak_dbtp=-1.0, loudness_lufs=-16.0))
-    unlimited = meter.integrated_lufs()
-    for gain_db in (-12.0 - unlimited, -9.0 - unlimited):  # a little, then a lot of limiting
-        measured, _ = render._master_pass(mix, envelope, p, gain_db, np.zeros(2), lambda block: None)
-        assert measured < unlimited + gain_db - 0.2  # the limiter did take something
-        assert render._predicted_lufs(meter.step_power, envelope, p, gain_db) == pytest.approx(measured, abs=0.05)

@@ -1,8 +1,7 @@
-"""Mastering: measure loudness and true peak (streaming), then gain and a true-peak limiter.
+"""Loudness (BS.1770-4) and true peak, measured block by block.
 
 Measure, then apply: ``LoudnessMeter`` and ``TruePeakMeter`` take blocks and report at the end;
-``limit`` is a pure function of a block and its context, so any block can be limited on its own
-and the result does not depend on how the piece was cut into blocks.
+``true_peak_envelope`` gives the true peak per sample, which the limiter works from.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.ndimage import convolve1d, minimum_filter1d, uniform_filter1d
+from scipy.ndimage import convolve1d
 from scipy.signal import firwin, sosfilt
 
 OVERSAMPLE = 4  # BS.1770-4 Annex 2: true peak from 4x oversampling
@@ -19,20 +18,16 @@ OVERSAMPLE = 4  # BS.1770-4 Annex 2: true peak from 4x oversampling
 # the interpolator keeps: on the teeth piece's glitched voice 16 taps read 0.27 dB under ffmpeg's
 # ebur128, 32 taps 0.03 dB (and on full-band white noise 0.15 dB and 0.05 dB) - too much of the
 # limiter's 0.3 dB margin to give away for the time it saves.
-_TP_TAPS = 32 * OVERSAMPLE + 1  # odd, so the interpolator's delay is a whole number of samples
-_TP_FILTER = firwin(_TP_TAPS, 1.0 / OVERSAMPLE, window=("kaiser", 8.0)) * OVERSAMPLE
-_TP_DELAY = (_TP_TAPS - 1) // 2  # in oversampled samples
-TP_REACH = _TP_TAPS // OVERSAMPLE + 1  # input samples the interpolator sees on each side
+TP_TAPS = 32 * OVERSAMPLE + 1  # odd, so the interpolator's delay is a whole number of samples
+_TP_FILTER = firwin(TP_TAPS, 1.0 / OVERSAMPLE, window=("kaiser", 8.0)) * OVERSAMPLE
+_TP_DELAY = (TP_TAPS - 1) // 2  # in oversampled samples
+TP_REACH = TP_TAPS // OVERSAMPLE + 1  # input samples the interpolator sees on each side
 # the interpolator's phases 1..3 (phase 0 is a unit impulse: the samples themselves), as short
 # convolutions: the same values as upfirdn's 4x output at n + j/4, at float32 and a quarter less work
 _TP_PHASES = [_TP_FILTER[j::OVERSAMPLE].astype(np.float32) for j in range(1, OVERSAMPLE)]
 # no interpolated value exceeds the largest sample within TP_REACH by more than its phase's sum of
 # |taps| (2.39, 7.6 dB): a bound, not a guess, so chunks under it can skip the oversampling
 MAX_OVERSHOOT = max(float(np.abs(p.astype(np.float64)).sum()) for p in _TP_PHASES) * (1 + 1e-6)
-
-LIMITER_ATTACK_S = 0.003  # each of the two smoothing stages; the lookahead is twice this
-LIMITER_HOLD_S = 0.030
-LIMITER_MARGIN_DB = 0.3  # the limiter aims this far below the ceiling (dither, meters' interpolators)
 
 
 def k_weighting_sos(rate_hz: int) -> np.ndarray:
@@ -171,69 +166,3 @@ class TruePeakMeter:
         ext = np.concatenate([self.tail, np.zeros_like(self.tail)])
         self._judge(ext, ext.shape[0] - self.reach)
         return 20 * math.log10(self.peak) if self.peak > 0 else -math.inf
-
-
-def limiter_context(rate_hz: int) -> int:
-    """Samples of signal needed on each side of a block for ``limit`` to be exact."""
-    return round((2 * LIMITER_ATTACK_S + LIMITER_HOLD_S) * rate_hz) + _TP_TAPS
-
-
-def limiter_ceiling(ceiling_dbtp: float) -> float:
-    """The linear level the limiter aims at: LIMITER_MARGIN_DB under the asked ceiling."""
-    return 10 ** ((ceiling_dbtp - LIMITER_MARGIN_DB) / 20)
-
-
-def limit(x_ext: np.ndarray, context: int, ceiling_dbtp: float, rate_hz: int,
-          envelope: np.ndarray | None = None) -> np.ndarray:
-    """Lookahead true-peak limiter: the middle of ``x_ext`` (``context`` samples cut from each side).
-
-    ``envelope`` is ``true_peak_envelope(x_ext)`` if the caller has it (it scales with the signal,
-    so it can be computed once and reused at any gain). The gain needed at each sample is held,
-    and smoothed by two moving averages; because the hold window reaches as far ahead as the
-    smoothing reaches back, the smoothed gain at every peak is at most the gain that peak needs.
-    Gain is never above 1.
-    """
-    ceiling = limiter_ceiling(ceiling_dbtp)
-    if envelope is None:
-        envelope = true_peak_envelope(x_ext, ceiling)
-    needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
-    attack = max(1, round(LIMITER_ATTACK_S * rate_hz))
-    hold = round(LIMITER_HOLD_S * rate_hz)
-    gain = _window_min(needed, back=hold, ahead=2 * (attack - 1) + 1)
-    for _ in range(2):
-        gain = _trailing_mean(gain, attack)
-    middle = slice(context, x_ext.shape[0] - context)
-    return x_ext[middle] * gain[middle, None]
-
-
-def limiter_gain_coarse(envelope: np.ndarray, step: int, ceiling_dbtp: float, rate_hz: int) -> np.ndarray:
-    """The limiter's gain at a resolution of ``step`` samples, from the envelope's largest value in
-    each ``step`` samples: ``limit``'s hold and smoothing with every length divided by ``step``.
-    An estimate (for predicting the loudness the limiter leaves), not what ``limit`` applies."""
-    needed = np.minimum(1.0, limiter_ceiling(ceiling_dbtp) / np.maximum(envelope, 1e-12))
-    attack = max(1, round(LIMITER_ATTACK_S * rate_hz / step))
-    hold = round(LIMITER_HOLD_S * rate_hz / step)
-    gain = _window_min(needed, back=hold, ahead=2 * (attack - 1) + 1)
-    for _ in range(2):
-        gain = _trailing_mean(gain, attack)
-    return gain
-
-
-def _window_min(x: np.ndarray, back: int, ahead: int) -> np.ndarray:
-    """y[n] = min(x[n - back .. n + ahead])."""
-    size = back + ahead + 1
-    return minimum_filter1d(x, size=size, origin=back - size // 2, mode="nearest")
-
-
-def _trailing_mean(x: np.ndarray, size: int) -> np.ndarray:
-    """y[n] = mean(x[n - size + 1 .. n])."""
-    if size <= 1:
-        return x
-    return uniform_filter1d(x, size=size, origin=(size - 1) - size // 2, mode="nearest")
-
-
-def gain_db_to(measured_lufs: float, target_lufs: float) -> float:
-    """The gain that moves a measured integrated loudness onto the target."""
-    if not math.isfinite(measured_lufs):
-        return 0.0
-    return target_lufs - measured_lufs
