@@ -1,6 +1,11 @@
-"""Faults: a render killed at any point leaves the earlier outputs intact and nothing behind;
-a long text is refused before any work; odd texts render or are refused with a reason."""
+"""Faults: a render stopped at any stage leaves the earlier outputs intact and nothing behind;
+a long text is refused before any work; odd texts render or are refused with a reason.
 
+The stopping tests signal a render on an event, never after a guessed time: a file of the stage
+appearing in the output folder (the render's work folder, a staged output), or, inside the final
+renames, a hook in the rendering process that says when the first rename is done."""
+
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,7 +27,7 @@ sample_rate = 22050
 seed = {seed}
 
 [loop]
-duration = 240.0
+duration = 120.0
 
 [[layer]]
 name = "room"
@@ -32,6 +37,7 @@ source = "server_hum"
 formats = ["wav", "flac", "mp3"]
 """
 TEXT = "Something to say. And then some more.\n"
+AUDIO = (".wav", ".flac", ".mp3")
 
 
 def outputs(folder):
@@ -42,72 +48,135 @@ def leftovers(folder):
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
-def start_render(score, out):
-    return subprocess.Popen([sys.executable, "-m", "audio", "render", str(score), "-o", str(out), "-q"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+PIECE = [sys.executable, "-m", "audio"]
+
+
+def render_args(score, out):
+    return ["render", str(score), "-o", str(out), "-q"]
+
+
+def start(command):
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def work_files(out):
+    """Names of the files in the render's work folders (.piece.PID.*/) in ``out``."""
+    names = set()
+    for entry in out.glob(".piece.*"):
+        with contextlib.suppress(OSError):  # a staged file, or a folder just removed
+            names.update(p.name for p in entry.iterdir())
+    return names
+
+
+# What shows in the output folder that a render has reached a stage, each well before the final
+# renames. "encoding" waits for the mp3 (the last format to start, after wav or flac is done):
+# a signal while the formats are still being handed to their threads can leave a thread unjoined.
+STAGES = {
+    "mixing": lambda out: "mix.f32" in work_files(out),
+    "mastering": lambda out: "master.wav" in work_files(out),
+    "writing": lambda out: any(out.glob(".piece.wav.*.part")),
+    "encoding": lambda out: any(out.glob(".piece.mp3.*.part")),
+}
+
+
+def wait_until(reached, proc, timeout_s=120):
+    deadline = time.monotonic() + timeout_s
+    while not reached():
+        if proc.poll() is not None:
+            pytest.fail(f"the render ended (exit {proc.returncode}) before the awaited stage: {proc.communicate()}")
+        assert time.monotonic() < deadline, "the render did not reach the awaited stage in time"
+        time.sleep(0.002)
 
 
 @pytest.fixture(scope="module")
 def first_render(tmp_path_factory):
-    """A finished render in ``out``, and how long a render of this score takes as a process."""
+    """A finished render in ``out``: the earlier outputs every stopped render must leave alone."""
     folder = tmp_path_factory.mktemp("reliable")
     score = write_score(folder, BODY.format(seed=1), TEXT)
     out = folder / "out"
-    started = time.perf_counter()
-    proc = start_render(score, out)
+    proc = start([*PIECE, *render_args(score, out)])
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    return folder, out, outputs(out), time.perf_counter() - started
+    return folder, out, outputs(out)
 
 
-def assert_all_old_or_all_new(out, before):
-    """The outputs are the earlier render's, or (the signal came after the last rename) all this one's:
-    never a mix. The manifest names the seed, and every audio file differs between the two seeds."""
-    after = outputs(out)
-    assert after.keys() == before.keys()
-    if after == before:
-        return "old"
-    audio = [name for name in after if name.endswith((".wav", ".flac", ".mp3"))]
-    assert after["piece.json"] != before["piece.json"] and all(after[n] != before[n] for n in audio)
-    return "new"
-
-
-@pytest.mark.parametrize("sig, fraction", [(signal.SIGTERM, 0.25), (signal.SIGINT, 0.55), (signal.SIGTERM, 0.85)])
-def test_an_interrupted_render_leaves_earlier_outputs_and_no_temporary_files(first_render, sig, fraction):
-    folder, out, before, render_s = first_render
+@pytest.mark.parametrize("sig, stage", [(signal.SIGTERM, "mixing"), (signal.SIGINT, "mastering"),
+                                        (signal.SIGTERM, "encoding")])
+def test_an_interrupted_render_leaves_earlier_outputs_and_no_temporary_files(first_render, sig, stage):
+    folder, out, before = first_render
     score = write_score(folder, BODY.format(seed=2), TEXT)  # a different piece would overwrite every file
-    proc = start_render(score, out)
-    time.sleep(fraction * render_s)
-    if proc.poll() is not None:
-        proc.communicate()
-        pytest.skip(f"the render finished in under {fraction * render_s:.1f} s")
+    proc = start([*PIECE, *render_args(score, out)])
+    wait_until(lambda: STAGES[stage](out), proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == (143 if sig == signal.SIGTERM else 130), err
     assert "Interrupted" in err and "Traceback" not in err
     assert leftovers(out) == []
-    assert assert_all_old_or_all_new(out, before) == "old" or fraction > 0.5
-    if outputs(out) != before:  # put the first render's files back for the next test
-        score_1 = write_score(folder, BODY.format(seed=1), TEXT)
-        assert CliRunner().invoke(main, ["render", str(score_1), "-o", str(out), "-q"]).exit_code == 0
-        before.clear()
-        before.update(outputs(out))  # the same audio; the manifest's timings differ
+    assert outputs(out) == before
+
+
+# The command line with one hook: after the first rename of a finished output into place (the final
+# renames), it touches the marker file and waits until the test's SIGTERM has come (its handler is
+# called, or it is pending, held back).
+HOLD_AFTER_FIRST_RENAME = """
+import os, signal, sys, time
+from pathlib import Path
+marker, out = Path(sys.argv.pop(1)), Path(sys.argv.pop(1))
+rename = os.replace
+
+def replace(src, dst):
+    rename(src, dst)
+    if marker.exists() or Path(dst).parent != out or Path(dst).name.startswith("."):
+        return
+    received, handler = [], signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda *args: (received.append(1), handler(*args)))
+    marker.touch()
+    deadline = time.monotonic() + 60
+    while not received and signal.SIGTERM not in signal.sigpending() and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+os.replace = replace
+from audio.cli import main
+main(sys.argv[1:], prog_name="piece")
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="Staged.commit holds SIGTERM back in the main thread only: the signal "
+                   "goes to another thread (espeak-ng's, BLAS's), and Python raises it in the main thread "
+                   "between two renames")
+def test_a_signal_during_the_final_renames_waits_for_the_last_one(first_render):
+    folder, out, before = first_render
+    score = write_score(folder, BODY.format(seed=2), TEXT)
+    marker = folder / "first-rename-done"
+    proc = start([sys.executable, "-c", HOLD_AFTER_FIRST_RENAME, str(marker), str(out), *render_args(score, out)])
+    try:
+        wait_until(marker.exists, proc)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 143, err
+        assert leftovers(out) == []
+        after = outputs(out)
+        assert after.keys() == before.keys()
+        new = {"piece.json", *(name for name in after if name.endswith(AUDIO))}
+        assert {name for name in new if after[name] != before[name]} == new  # every one is this render's
+    finally:
+        for name, data in before.items():  # the first render's files back, for the next test
+            (out / name).write_bytes(data)
 
 
 def test_a_killed_render_leaves_earlier_outputs_and_the_next_render_sweeps_its_leftovers(first_render):
-    folder, out, before, render_s = first_render
+    folder, out, before = first_render
     score = write_score(folder, BODY.format(seed=3), TEXT)
-    proc = start_render(score, out)
-    time.sleep(0.5 * render_s)
-    if proc.poll() is not None:
-        proc.communicate()
-        pytest.skip("the render finished before it could be killed")
+    proc = start([*PIECE, *render_args(score, out)])
+    wait_until(lambda: STAGES["writing"](out), proc)
     proc.kill()  # SIGKILL: no cleanup can run
     proc.communicate(timeout=30)
-    assert_all_old_or_all_new(out, before)
+    assert outputs(out) == before
+    assert leftovers(out)  # its work folder and staged files
     score_1 = write_score(folder, BODY.format(seed=1), TEXT)
     result = CliRunner().invoke(main, ["render", str(score_1), "-o", str(out)])
     assert result.exit_code == 0, result.output
+    assert "left behind by an interrupted render" in result.output
     assert leftovers(out) == []
     after = outputs(out)
     assert {k: v for k, v in after.items() if k != "piece.json"} == {k: v for k, v in before.items() if k != "piece.json"}
@@ -115,19 +184,27 @@ def test_a_killed_render_leaves_earlier_outputs_and_the_next_render_sweeps_its_l
     before.update(after)
 
 
+def without_root_override() -> list[str]:
+    """A command prefix that takes root's licence to write anywhere (CAP_DAC_OVERRIDE) away, so a
+    permission test means the same run as root (as CI runs it) as run by anyone else."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--inh-caps=-dac_override", "--bounding-set=-dac_override"]
+
+
 def test_an_unwritable_output_folder_is_a_clear_error(first_render, tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root can write anywhere")
-    folder, _, _, _ = first_render
+    folder, _, _ = first_render
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
-    result = CliRunner().invoke(main, ["render", str(folder / "piece.toml"), "-o", str(locked)])
-    assert result.exit_code == 1 and "not writable" in result.output
+    proc = subprocess.run([*without_root_override(), *PIECE, *render_args(folder / "piece.toml", locked)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "not writable" in proc.stderr, proc.stderr
+    assert list(locked.iterdir()) == []
 
 
 def test_an_output_path_that_is_a_file_is_a_clear_error(first_render, tmp_path):
-    folder, _, _, _ = first_render
+    folder, _, _ = first_render
     (tmp_path / "file").write_text("x")
     result = CliRunner().invoke(main, ["render", str(folder / "piece.toml"), "-o", str(tmp_path / "file" / "sub")])
     assert result.exit_code == 1 and "cannot create the output folder" in result.output
@@ -169,7 +246,8 @@ def test_a_line_of_5000_characters_without_punctuation_is_spoken_in_full(tmp_pat
 
 def test_two_renders_of_one_score_at_once_leave_valid_outputs_and_cache(tmp_path):
     import soundfile as sf
-    score = write_score(tmp_path, BODY.format(seed=4).replace("240.0", "30.0"), TEXT + "A third sentence now.\n")
+    body = BODY.format(seed=4).replace("duration = 120.0", "duration = 30.0")
+    score = write_score(tmp_path, body, TEXT + "A third sentence now.\n")
     env = {**os.environ, "PIECE_CACHE_DIR": str(tmp_path / "cache")}  # both start cold, on one cache
     procs = [subprocess.Popen([sys.executable, "-m", "audio", "render", str(score), "-o", str(tmp_path / "out"), "-q"],
                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
