@@ -189,11 +189,7 @@ def test_the_true_peak_envelope_is_alike_in_any_block_size(block, floor):
     assert np.array_equal(envelope(block), whole)
 
 
-SHORTER_THAN_TP_REACH = pytest.mark.xfail(strict=True, reason="_Envelope judges a block with only the next block "
-                                          "as what follows it: a block shorter than TP_REACH sees too little")
-
-
-@pytest.mark.parametrize("block", [pytest.param(1, marks=SHORTER_THAN_TP_REACH), *BLOCK_SIZES[1:]])
+@pytest.mark.parametrize("block", BLOCK_SIZES)
 def test_the_kept_envelope_is_alike_in_any_block_size(block, tmp_path):
     """The store render keeps beside the mixer (each STEP samples' largest value, on disk), fed the
     mix block by block as the mixer's thread feeds it."""

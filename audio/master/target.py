@@ -73,6 +73,9 @@ class Envelope:
         if self.file is None:
             self._start()
         if self._pending is not None:
+            if block.shape[0] < TP_REACH:  # too short to show all that follows the pending block
+                self._pending = np.concatenate([self._pending, block])
+                return
             self._judge(block)
         self._pending = block
 
