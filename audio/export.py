@@ -1,24 +1,15 @@
-"""Write what a render produces: audio files in every format, captions and the manifest, atomically.
+"""Write what a render produces: audio files in every format, captions and the manifest.
 
-Every file is written under a temporary name in its final folder and flushed to disk. A render's
-files are then renamed into place together, at the end, with Ctrl-C and SIGTERM held back for
-those few renames: an interrupted render leaves the previous set of files, never a mix of old and
-new, and no partial file behind.
 The master is a float WAV; lossless outputs are converted from it block by block (dithered to
-their bit depth), lossy ones are encoded from it by the bundled ffmpeg, two at a time.
+their bit depth), lossy ones are encoded from it by the bundled ffmpeg, two at a time. Each file
+is staged atomically (``files.staging``) until the render commits them together.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import re
-import shutil
-import signal
 import subprocess
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +19,7 @@ import soundfile as sf
 
 from audio import captions, tags
 from audio.errors import RenderError
+from audio.files import staging
 
 BLOCK = 1 << 17
 
@@ -63,112 +55,7 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-@contextlib.contextmanager
-def atomic_path(final: Path, staged: Staged | None = None):
-    """Yield a temporary path beside ``final``; on success fsync it and rename it into place, or
-    leave the rename to ``staged.commit()``."""
-    final = Path(final)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".part", dir=final.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; outputs are ordinary files
-        if staged is None:
-            os.replace(tmp, final)
-        else:
-            staged.pending[final] = Path(tmp)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-class Staged:
-    """One render's finished files, each complete on disk under its temporary name, waiting to be
-    renamed into place together."""
-
-    def __init__(self):
-        self.pending: dict[Path, Path] = {}  # final path: temporary path
-
-    def temporary(self, final: Path) -> Path:
-        """Where a staged file can be read before the commit."""
-        return self.pending[Path(final)]
-
-    def commit(self):
-        """Rename every staged file into place; Ctrl-C and SIGTERM wait until the last is done."""
-        blockable = hasattr(signal, "pthread_sigmask")
-        if blockable:
-            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
-            for final, tmp in list(self.pending.items()):
-                os.replace(tmp, final)
-                del self.pending[final]
-        finally:
-            if blockable:
-                signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-    def discard(self):
-        """Remove every staged file that was not committed (the render failed or was stopped)."""
-        for tmp in self.pending.values():
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        self.pending.clear()
-
-
-STALE_RE = re.compile(r"^\.(?P<base>.+)\.(?P<pid>\d+)\.[^.]+(\.part)?$")
-
-
-def work_dir(out_dir: Path, stem: str) -> Path:
-    """A temporary folder for one render, named so a later render can tell whether it was abandoned."""
-    return Path(tempfile.mkdtemp(prefix=f".{stem}.{os.getpid()}.", dir=out_dir))
-
-
-def clean_stale(out_dir: Path, stem: str) -> list[str]:
-    """Remove temporary files and folders that a killed render of ``stem`` left behind (its process is
-    gone); a render still running keeps its own. Returns the names removed."""
-    removed = []
-    for entry in out_dir.iterdir():
-        m = STALE_RE.match(entry.name)
-        if not m or not m["base"].startswith(stem) or _alive(int(m["pid"])):
-            continue
-        if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-        removed.append(entry.name)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def safe_name(name: str) -> str:
-    """A layer's name made safe for a file name: it can never leave the output folder."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")
-    return cleaned or "layer"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_text_atomic(final: Path, text: str, staged: Staged | None = None):
-    with atomic_path(final, staged) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
-def write_json(final: Path, data: dict, staged: Staged | None = None):
+def write_json(final: Path, data: dict, staged: staging.Staged | None = None):
     def clean(v):  # JSON has no infinity: an unmeasurable level is null
         if isinstance(v, float) and not math.isfinite(v):
             return None
@@ -177,7 +64,7 @@ def write_json(final: Path, data: dict, staged: Staged | None = None):
         if isinstance(v, (list, tuple)):
             return [clean(x) for x in v]
         return v
-    write_text_atomic(final, json.dumps(clean(data), indent=2, ensure_ascii=False) + "\n", staged)
+    staging.write_text(final, json.dumps(clean(data), indent=2, ensure_ascii=False) + "\n", staged)
 
 
 # ---------------------------------------------------------------------------- PCM
@@ -282,11 +169,11 @@ def encode(master: Path, final_tmp: Path, fmt: str, mp3_mode: str):
         raise RenderError(f"ffmpeg could not encode {fmt}: {proc.stderr.strip()[-500:]}")
 
 
-def write_format(master: Path, final: Path, fmt: str, options: dict, staged: Staged | None = None):
+def write_format(master: Path, final: Path, fmt: str, options: dict, staged: staging.Staged | None = None):
     """One output file from the float master, tagged, renamed into place when complete."""
     chapters = options["chapters"]
     cover = Path(options["tags"]["cover"]) if options["tags"].get("cover") else None
-    with atomic_path(final, staged) as tmp:
+    with staging.atomic_path(final, staged) as tmp:
         if FORMATS[fmt].lossless:
             wav = fmt == "wav"
             convert_pcm(master, tmp, fmt, options["bit_depth"], options["seed"], options["channels"],
@@ -305,7 +192,7 @@ def write_format(master: Path, final: Path, fmt: str, options: dict, staged: Sta
 
 
 def write_formats(master: Path, out_dir: Path, stem: str, formats, options: dict,
-                  staged: Staged | None = None) -> dict:
+                  staged: staging.Staged | None = None) -> dict:
     """Every asked format, two at a time (ffmpeg and soundfile release the GIL); {format: path}."""
     paths = {fmt: out_dir / f"{stem}{FORMATS[fmt].suffix}" for fmt in formats}
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -316,7 +203,7 @@ def write_formats(master: Path, out_dir: Path, stem: str, formats, options: dict
 
 
 def write_captions(out_dir: Path, stem: str, cues, chapters: list, title: str, speaker: str,
-                   staged: Staged | None = None) -> dict:
+                   staged: staging.Staged | None = None) -> dict:
     """SRT, WebVTT, Podcasting 2.0 transcript and chapters JSON; {kind: path}."""
     written = {}
     for kind, name, text in [
@@ -328,6 +215,6 @@ def write_captions(out_dir: Path, stem: str, cues, chapters: list, title: str, s
          json.dumps(captions.chapters_json(chapters, title), indent=2,
                     ensure_ascii=False) + "\n"),
     ]:
-        write_text_atomic(out_dir / name, text, staged)
+        staging.write_text(out_dir / name, text, staged)
         written[kind] = str(out_dir / name)
     return written

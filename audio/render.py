@@ -24,6 +24,7 @@ import numpy as np
 
 from audio import __version__, export, master, mixer
 from audio.errors import RenderError, score_error
+from audio.files import staging
 from audio.plan import Plan
 from audio.voice import ClipCache
 
@@ -409,15 +410,15 @@ def _next_gain_db(tried: list, target_lufs: float) -> float:
 
 
 def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float, seamless: bool,
-                 staged: export.Staged) -> dict:
+                 staged: staging.Staged) -> dict:
     """Each stem as float WAV, with the master's gain and no limiter: together they sum to the mix
     (before the limiter; a loop's stems each lose their own DC, as the mix lost theirs together)."""
     gain = 10 ** (gain_db / 20)
     written = {}
     for name, f in stems.items():
-        final = out_dir / f"{plan.name}.stem-{export.safe_name(name)}.wav"
+        final = out_dir / f"{plan.name}.stem-{staging.safe_name(name, 'layer')}.wav"
         offset = _mean(f) if seamless else 0.0
-        with export.atomic_path(final, staged) as tmp:
+        with staging.atomic_path(final, staged) as tmp:
             writer = export.FloatWriter(tmp, plan.sample_rate, plan.channels)
             try:
                 for block in f.blocks():
@@ -450,7 +451,7 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         raise RenderError(f"{out_dir}: cannot create the output folder: {e.strerror}") from None
     if not os.access(out_dir, os.W_OK | os.X_OK):
         raise RenderError(f"{out_dir}: the output folder is not writable; earlier outputs are left as they were")
-    for name in export.clean_stale(out_dir, plan.name):
+    for name in staging.clean_stale(out_dir, plan.name):
         log.warning("removed %s, left behind by an interrupted render", out_dir / name)
     formats = tuple(formats or plan.master.formats)
     seamless = plan.loop.seamless
@@ -462,8 +463,8 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         raise RenderError(f"{plan.name}: a picture is drawn from the WAV or FLAC; add one of them to the formats")
     sr, ch = plan.sample_rate, plan.channels
     timings = {}
-    work = export.work_dir(out_dir, plan.name)
-    staged = export.Staged()
+    work = staging.work_dir(out_dir, plan.name)
+    staged = staging.Staged()
     try:
         t0 = time.perf_counter()
         mix = _FloatFile(work / "mix.f32", ch)
@@ -543,7 +544,7 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
                 from audio import picture as picture_module
                 png = out_dir / f"{plan.name}.png"
                 drawn_from = staged.temporary(written.get("wav") or written["flac"])
-                with export.atomic_path(png, staged) as tmp:
+                with staging.atomic_path(png, staged) as tmp:
                     picture_module.draw(result, drawn_from, tmp)
                 result["files"]["png"] = str(png)
             export.write_json(out_dir / f"{plan.name}.json", result, staged)

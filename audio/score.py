@@ -17,6 +17,7 @@ from pathlib import Path
 
 from audio import automation, effects, sources
 from audio.errors import score_error
+from audio.files.staging import safe_name
 
 REQUIRED = object()  # a Field default meaning "must be given"
 
@@ -420,7 +421,7 @@ def load(path) -> Score:
     text_path = (path.parent / piece.text).resolve()
     text, text_bytes = read_text(text_path, file, "piece.text")
     sha = hashlib.sha256(raw + b"\0" + text_bytes).hexdigest()
-    sc = Score(path=path, name=output_stem(path), text_path=text_path, text=text, sha256=sha,
+    sc = Score(path=path, name=safe_name(path.stem, "piece"), text_path=text_path, text=text, sha256=sha,
                piece=piece, voice=voice, pauses=pauses, cues=cues, layers=tuple(layers), master=master,
                chapters=chapters, loop=loop, explicit=explicit)
     return with_preset(sc, master.preset) if master.preset else sc
@@ -565,10 +566,4 @@ def check_time_expr(value, file, where):
         raise score_error(file, where, f"must be between 0 and {MAX_DURATION_S:g} seconds, got {value!r}")
     if not abs(offset) <= MAX_DURATION_S:  # also catches an offset too long to be a number
         raise score_error(file, where, f"the offset must be at most {MAX_DURATION_S:g} seconds, got {value!r}")
-
-
-def output_stem(path: Path) -> str:
-    """The output file stem: the score's file name, cleaned so it cannot leave the output folder."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip(".-") or "piece"
-    return stem
 

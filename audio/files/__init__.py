@@ -1,0 +1,1 @@
+"""Reading and writing files: atomic staging, RIFF chunks, tags, ffmpeg."""
