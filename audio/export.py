@@ -1,25 +1,27 @@
-"""Write what a render produces: audio files in every format, captions and the manifest.
+"""Deliver a render: every output format from the float master, the captions and the manifest.
 
 The master is a float WAV; lossless outputs are converted from it block by block (dithered to
 their bit depth), lossy ones are encoded from it by the bundled ffmpeg, two at a time. Each file
-is staged atomically (``files.staging``) until the render commits them together.
+is tagged and staged atomically (``files.staging``) before the render commits them together.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 
-from audio import captions, tags
-from audio.errors import RenderError
-from audio.files import staging
+from audio import captions
+from audio.files import ffmpeg, riff, staging, tags
+
+if TYPE_CHECKING:
+    from audio.plan import Plan, Tags
 
 BLOCK = 1 << 17
 
@@ -46,13 +48,31 @@ PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
 DITHER_GRID = 1 << 16  # dither noise is drawn per 65,536-sample stretch of the piece, seeded by its index
 
 
-def ffmpeg_exe() -> str:
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise RenderError("ffmpeg is missing: install the Python package imageio-ffmpeg "
-                          "(pip install imageio-ffmpeg)") from None
-    return imageio_ffmpeg.get_ffmpeg_exe()
+@dataclass(frozen=True)
+class Delivery:
+    """How the master becomes files: their tags and chapters, bit depth, MP3 mode, dither seed,
+    rate and channels, where in the piece the master starts, and the loop (0 for none)."""
+
+    tags: Tags
+    chapters: tuple  # plan.Chapter
+    bit_depth: int
+    mp3_mode: str
+    seed: int
+    rate_hz: int
+    channels: int
+    first_sample: int = 0
+    loop_samples: int = 0
+
+    @classmethod
+    def from_plan(cls, plan: Plan, first_sample: int = 0, loop_samples: int = 0) -> Delivery:
+        """The delivery a plan asks for; a podcast is always stereo (Apple refuses mono WAV/FLAC)."""
+        podcast = plan.master.preset.startswith("podcast")
+        return cls(plan.tags, tuple(plan.chapters), plan.master.bit_depth, plan.master.mp3, plan.seed,
+                   plan.sample_rate, 2 if podcast else plan.channels, first_sample, loop_samples)
+
+    @property
+    def cover(self) -> Path | None:
+        return Path(self.tags.cover) if self.tags.cover else None
 
 
 def write_json(final: Path, data: dict, staged: staging.Staged | None = None):
@@ -123,26 +143,22 @@ def zero_peak_timestamp(path: Path):
             f.write(b"\0\0\0\0")
 
 
-WAV_INFO = {"title": "title", "artist": "artist", "album": "album", "year": "date", "comment": "comment",
-            "genre": "genre"}  # tag → soundfile's name for the WAV LIST/INFO field
-
-
-def convert_pcm(master: Path, final_tmp: Path, fmt: str, bits: int, seed: int, channels: int,
-                info: dict | None = None, first_sample=0):
-    """The float master as WAV/FLAC of ``bits`` (dithered unless float), mono duplicated when
-    ``channels`` is 2 and the master is mono; ``info`` tags go into a WAV's INFO chunk."""
+def convert_pcm(master: Path, final_tmp: Path, fmt: str, delivery: Delivery):
+    """The float master as WAV/FLAC of the delivery's bit depth (dithered unless float), mono
+    duplicated when it asks for 2 channels and the master is mono; a WAV gets the tags in its INFO
+    chunk."""
+    bits, channels = delivery.bit_depth, delivery.channels
     with sf.SoundFile(str(master)) as src, sf.SoundFile(
             str(final_tmp), "w", samplerate=src.samplerate, channels=channels, format=fmt.upper(),
             subtype=PCM_SUBTYPES[bits]) as dst:
-        for key, field in WAV_INFO.items():
-            if info and info.get(key):
-                setattr(dst, field, str(info[key]))
-        position = first_sample
+        if fmt == "wav":
+            tags.write_wav_info(dst, asdict(delivery.tags))
+        position = delivery.first_sample
         for block in src.blocks(blocksize=BLOCK, dtype="float64", always_2d=True):
             if bits == 32:
                 out = block.astype(np.float32)
             else:
-                out = quantize(block, bits, tpdf_dither(seed, position, block.shape[0], block.shape[1]))
+                out = quantize(block, bits, tpdf_dither(delivery.seed, position, block.shape[0], block.shape[1]))
             dst.write(np.repeat(out, channels // out.shape[1], axis=1))  # dual mono: the same samples twice
             position += block.shape[0]
     if bits == 32 and fmt == "wav":
@@ -158,45 +174,30 @@ def mp3_args(mode: str) -> list[str]:
     return ["-b:a", f"{mode[3:]}k"]
 
 
-def encode(master: Path, final_tmp: Path, fmt: str, mp3_mode: str):
-    """Encode the float master into a lossy format with the bundled ffmpeg."""
-    args = list(FORMATS[fmt].codec_args) + (mp3_args(mp3_mode) if fmt == "mp3" else [])
-    muxer = {"opus": "opus", "ogg": "ogg", "mp3": "mp3"}[fmt]
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(master),
-           *args, "-map_metadata", "-1", "-f", muxer, str(final_tmp)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RenderError(f"ffmpeg could not encode {fmt}: {proc.stderr.strip()[-500:]}")
-
-
-def write_format(master: Path, final: Path, fmt: str, options: dict, staged: staging.Staged | None = None):
-    """One output file from the float master, tagged, renamed into place when complete."""
-    chapters = options["chapters"]
-    cover = Path(options["tags"]["cover"]) if options["tags"].get("cover") else None
+def write_format(master: Path, final: Path, fmt: str, delivery: Delivery, staged: staging.Staged | None = None):
+    """One output file from the float master, tagged, staged (or renamed into place) when complete."""
+    tag_values = asdict(delivery.tags)
     with staging.atomic_path(final, staged) as tmp:
         if FORMATS[fmt].lossless:
-            wav = fmt == "wav"
-            convert_pcm(master, tmp, fmt, options["bit_depth"], options["seed"], options["channels"],
-                        options["tags"] if wav else None, options.get("first_sample", 0))
-            if wav:
-                if options.get("loop_samples"):
-                    tags.add_smpl_chunk(tmp, 0, options["loop_samples"] - 1, options["rate_hz"])
-            else:
-                tags.write_vorbis_tags(tmp, options["tags"], chapters, cover)
+            convert_pcm(master, tmp, fmt, delivery)
         else:
-            encode(master, tmp, fmt, options["mp3"])
-            if fmt == "mp3":
-                tags.write_mp3_tags(tmp, options["tags"], chapters, cover)
-            else:
-                tags.write_vorbis_tags(tmp, options["tags"], chapters, cover)
+            args = FORMATS[fmt].codec_args + tuple(mp3_args(delivery.mp3_mode) if fmt == "mp3" else ())
+            ffmpeg.encode(master, tmp, args, muxer=fmt, what=fmt)
+        if fmt == "wav":
+            if delivery.loop_samples:
+                riff.add_smpl_chunk(tmp, 0, delivery.loop_samples - 1, delivery.rate_hz)
+        elif fmt == "mp3":
+            tags.write_id3(tmp, tag_values, delivery.chapters, delivery.cover)
+        else:
+            tags.write_vorbis(tmp, tag_values, delivery.chapters, delivery.cover)
 
 
-def write_formats(master: Path, out_dir: Path, stem: str, formats, options: dict,
+def write_formats(master: Path, out_dir: Path, stem: str, formats, delivery: Delivery,
                   staged: staging.Staged | None = None) -> dict:
     """Every asked format, two at a time (ffmpeg and soundfile release the GIL); {format: path}."""
     paths = {fmt: out_dir / f"{stem}{FORMATS[fmt].suffix}" for fmt in formats}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        jobs = [pool.submit(write_format, master, path, fmt, options, staged) for fmt, path in paths.items()]
+        jobs = [pool.submit(write_format, master, path, fmt, delivery, staged) for fmt, path in paths.items()]
         for job in jobs:
             job.result()
     return {fmt: str(path) for fmt, path in paths.items()}
@@ -209,12 +210,13 @@ def write_captions(out_dir: Path, stem: str, cues, chapters: list, title: str, s
     for kind, name, text in [
         ("srt", f"{stem}.srt", captions.srt(cues)),
         ("vtt", f"{stem}.vtt", captions.webvtt(cues, speaker)),
-        ("transcript", f"{stem}.transcript.json",
-         json.dumps(captions.transcript_json(cues, speaker), indent=2, ensure_ascii=False) + "\n"),
-        ("chapters", f"{stem}.chapters.json",
-         json.dumps(captions.chapters_json(chapters, title), indent=2,
-                    ensure_ascii=False) + "\n"),
+        ("transcript", f"{stem}.transcript.json", _json(captions.transcript_json(cues, speaker))),
+        ("chapters", f"{stem}.chapters.json", _json(captions.chapters_json(chapters, title))),
     ]:
         staging.write_text(out_dir / name, text, staged)
         written[kind] = str(out_dir / name)
     return written
+
+
+def _json(data: dict) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

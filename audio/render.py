@@ -16,7 +16,6 @@ import queue
 import shutil
 import threading
 import time
-from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -514,14 +513,10 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         timings["master_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        podcast = plan.master.preset.startswith("podcast")
-        options = {"tags": asdict(plan.tags), "chapters": plan.chapters, "bit_depth": plan.master.bit_depth,
-                   "mp3": plan.master.mp3, "seed": plan.seed, "rate_hz": sr,
-                   "channels": 2 if podcast else ch,  # Apple refuses mono WAV/FLAC in podcasts
-                   "first_sample": span[0] if span else 0,
-                   "loop_samples": mix.frames if seamless else 0}
+        delivery = export.Delivery.from_plan(plan, first_sample=span[0] if span else 0,
+                                             loop_samples=mix.frames if seamless else 0)
         stem = plan.name if span is None else f"{plan.name}.preview"
-        written = export.write_formats(master_wav, out_dir, stem, formats, options, staged)
+        written = export.write_formats(master_wav, out_dir, stem, formats, delivery, staged)
         if span is None and stems:
             written["stems"] = _write_stems(stem_files, out_dir, plan, gain_db, seamless, staged)
         timings["export_s"] = time.perf_counter() - t0

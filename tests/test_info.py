@@ -22,6 +22,7 @@ from mutagen.oggvorbis import OggVorbis
 
 from audio import info
 from audio.errors import RenderError
+from audio.files import ffmpeg as bundled_ffmpeg
 
 TEXT = "First sentence here. Second sentence here.\nThird one.\n"
 SCORE = """
@@ -146,7 +147,7 @@ def test_describe_score_errors_name_the_manifest(tmp_path):
 
 def test_ffmpeg_pipe_yields_bounded_blocks_covering_the_whole_file(rendered):
     out, manifest = rendered
-    sizes = [b.shape for b in info.ffmpeg_blocks(out / "tiny.mp3", 44100, 2, block_frames=1000)]
+    sizes = [b.shape for b in bundled_ffmpeg.decode_blocks(out / "tiny.mp3", 44100, 2, block_frames=1000)]
     assert max(n for n, _ in sizes) <= 1000 and {c for _, c in sizes} == {2}
     assert sum(n for n, _ in sizes) == manifest["total_samples"]
 

@@ -1,34 +1,73 @@
-"""Metadata written into finished audio files: ID3v2.3 for MP3, Vorbis comments for FLAC/Ogg, WAV loops.
+"""Tags, covers and chapters inside audio files, read and written: ID3v2.3, Vorbis comments, WAV INFO.
 
-Each writer edits the file in place; the caller runs it on the temporary file before the atomic
-rename. ``tags`` is a dict with the optional keys title, artist, album, year, comment, genre
-(a missing or empty value is skipped). ``chapters`` are objects with ``.title``, ``.start_s`` and
-``.end_s``. ``cover`` is a PNG or JPEG file, or None. Failures to read or write a file raise
-RenderError naming the file; impossible argument values raise ValueError naming the value.
+Writers edit a file in place (the caller runs them on the temporary file before the atomic
+rename). ``tags`` is a mapping with the optional keys of ``TAG_KEYS`` (a missing or empty value is
+skipped). ``chapters`` are objects with ``.title``, ``.start_s`` and ``.end_s``. ``cover`` is a PNG
+or JPEG file, or None. Readers take the tag object mutagen or a RIFF chunk gives and return a
+``Found``. Failures to read or write a file raise RenderError naming the file; impossible
+argument values raise ValueError naming the value.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import math
 import re
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
+from audio.clock import clock
 from audio.errors import RenderError
 
 TAG_KEYS = ("title", "artist", "album", "year", "comment", "genre")
-VORBIS_FIELDS = {"title": "TITLE", "artist": "ARTIST", "album": "ALBUM", "year": "DATE",
-                 "comment": "COMMENT", "genre": "GENRE"}
+# Where each tag lives per container, in order of preference when reading; the first is written.
+ID3_FRAMES = {"title": ("TIT2",), "artist": ("TPE1",), "album": ("TALB",), "year": ("TDRC", "TYER"),
+              "comment": ("COMM", "TXXX:comment", "TXXX:COMMENT"), "genre": ("TCON",)}
+VORBIS_FIELDS = {"title": ("TITLE",), "artist": ("ARTIST",), "album": ("ALBUM",), "year": ("DATE", "YEAR"),
+                 "comment": ("COMMENT", "DESCRIPTION"), "genre": ("GENRE",)}
+WAV_INFO = {"title": (b"INAM", "title"), "artist": (b"IART", "artist"), "album": (b"IPRD", "album"),
+            "year": (b"ICRD", "date"), "comment": (b"ICMT", "comment"),
+            "genre": (b"IGNR", "genre")}  # tag → (RIFF INFO id, soundfile's name for it)
 FRONT_COVER = 3  # APIC / FLAC picture type "Cover (front)"
 YEAR_PATTERN = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 VORBIS_CHAPTER_KEY = re.compile(r"CHAPTER\d+(NAME|URL)?", re.IGNORECASE)
+VORBIS_CHAPTER = re.compile(r"CHAPTER(\d+)")
+CHAPTER_TIME = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)")
 UINT32_MAX = 0xFFFF_FFFF
+
+
+@dataclass(frozen=True)
+class Cover:
+    """An embedded front cover: its size and mime type."""
+
+    bytes: int
+    mime: str | None
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A chapter as a file holds it; ``end_s`` None when it runs to the end of the audio."""
+
+    title: str
+    start_s: float
+    end_s: float | None
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a file's tag holds: every key of ``TAG_KEYS`` (None when absent), cover, chapters."""
+
+    tags: dict
+    cover: Cover | None = None
+    chapters: tuple = ()  # Mark
+    warnings: tuple = ()
 
 
 # ---------------------------------------------------------------- shared helpers
 
-def tag_values(tags: dict) -> dict:
+def tag_values(tags) -> dict:
     """The non-empty tag values as stripped strings, keyed by the known keys; the year validated.
 
     Raises ValueError for a year that is not ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``.
@@ -61,6 +100,19 @@ def chapter_times_ms(chapters) -> list[tuple[str, int, int]]:
             raise ValueError(f"chapter {ch.title!r}: end_s={end_s!r} is past the 32-bit millisecond range")
         out.append((str(ch.title or "").strip(), start_ms, end_ms))
     return out
+
+
+def empty_tags() -> dict:
+    """Every known tag key with no value."""
+    return {key: None for key in TAG_KEYS}
+
+
+def front_cover(pictures: list) -> Cover | None:
+    """The front cover (picture type 3) of embedded pictures, else the first; None for none."""
+    if not pictures:
+        return None
+    front = next((p for p in pictures if p.type == FRONT_COVER), pictures[0])
+    return Cover(len(front.data), front.mime or None)
 
 
 def read_cover(cover: Path) -> bytes:
@@ -140,7 +192,7 @@ def id3_encoding(text: str) -> int:
         return 1
 
 
-def write_mp3_tags(path, tags: dict, chapters, cover: Path | None = None):
+def write_id3(path, tags, chapters, cover: Path | None = None):
     """Write an ID3v2.3 tag into an MP3 file in place (id3.org ID3v2.3.0 and Chapter Frame Addendum).
 
     Frames: TIT2 title, TPE1 artist, TALB album, TYER year (written as TDRC and converted by
@@ -151,8 +203,8 @@ def write_mp3_tags(path, tags: dict, chapters, cover: Path | None = None):
     top-level and ordered. Earlier CHAP/CTOC frames (and APIC, when a cover is given) are replaced.
     """
     from mutagen import MutagenError
-    from mutagen.id3 import (APIC, CHAP, COMM, CTOC, ID3, TALB, TCON, TDRC, TIT2, TPE1, CTOCFlags,
-                             ID3NoHeaderError)
+    from mutagen import id3 as id3_frames
+    from mutagen.id3 import APIC, CHAP, COMM, CTOC, ID3, TIT2, CTOCFlags, ID3NoHeaderError
 
     path = Path(path)
     values = tag_values(tags)
@@ -162,19 +214,18 @@ def write_mp3_tags(path, tags: dict, chapters, cover: Path | None = None):
         data = read_cover(cover)
         picture = APIC(encoding=0, mime=image_info(data, cover)["mime"], type=FRONT_COVER,
                        desc="Cover", data=data)
-    frames = {"title": TIT2, "artist": TPE1, "album": TALB, "genre": TCON, "year": TDRC}
     try:
         try:
             id3 = ID3(path)
         except ID3NoHeaderError:
             id3 = ID3()
-        for key, frame in frames.items():
-            if key in values:
-                id3.setall(frame.__name__, [frame(encoding=id3_encoding(values[key]), text=[values[key]])])
-        if "comment" in values:
-            id3.delall("COMM")
-            id3.add(COMM(encoding=id3_encoding(values["comment"]), lang="eng", desc="",
-                         text=[values["comment"]]))
+        for key, value in values.items():
+            if key == "comment":
+                id3.delall("COMM")
+                id3.add(COMM(encoding=id3_encoding(value), lang="eng", desc="", text=[value]))
+            else:
+                name = ID3_FRAMES[key][0]
+                id3.setall(name, [getattr(id3_frames, name)(encoding=id3_encoding(value), text=[value])])
         if picture is not None:
             id3.delall("APIC")
             id3.add(picture)
@@ -194,15 +245,42 @@ def write_mp3_tags(path, tags: dict, chapters, cover: Path | None = None):
         raise RenderError(f"{path}: could not write the ID3 tag: {e}") from e
 
 
+def read_id3(id3) -> Found:
+    """Tags, cover and chapters from a mutagen ID3 tag (ID3v2.3 or 2.4), or None for no tag.
+
+    Chapters are the CHAP frames (ID3v2 Chapter Frame Addendum), in the order of the top-level
+    CTOC frame when there is one, else by start time; an end time of 0xFFFFFFFF (unknown) is None.
+    """
+    if id3 is None:
+        return Found(empty_tags())
+    from mutagen.id3 import CTOCFlags
+
+    tags = empty_tags()
+    for key, names in ID3_FRAMES.items():
+        for name in names:
+            found = id3.getall(name) if ":" not in name else ([id3[name]] if name in id3 else [])
+            if name == "COMM":  # prefer the comment with no description (the plain comment)
+                found = sorted(found, key=lambda fr: fr.desc != "")
+            texts = [str(t) for fr in found for t in getattr(fr, "text", []) if str(t).strip()]
+            if texts:
+                tags[key] = texts[0].strip()
+                break
+    chaps = {fr.element_id: fr for fr in id3.getall("CHAP")}
+    tocs = id3.getall("CTOC")
+    top = [toc for toc in tocs if toc.flags & CTOCFlags.TOP_LEVEL] or tocs[:1]
+    order = [e for e in top[0].child_element_ids if e in chaps] if top else []
+    order += sorted((e for e in chaps if e not in order), key=lambda e: chaps[e].start_time)
+    marks = []
+    for element_id in order:
+        fr = chaps[element_id]
+        title_frames = fr.sub_frames.getall("TIT2")
+        title = str(title_frames[0].text[0]) if title_frames and title_frames[0].text else ""
+        end_s = None if fr.end_time == UINT32_MAX else fr.end_time / 1000
+        marks.append(Mark(title, fr.start_time / 1000, end_s))
+    return Found(tags, front_cover(id3.getall("APIC")), tuple(marks))
+
+
 # ---------------------------------------------------------------- FLAC / Ogg: Vorbis comments
-
-def vorbis_chapter_time(t_ms: int) -> str:
-    """``HH:MM:SS.mmm`` as used by the Vorbis-comment chapter convention (``CHAPTER001=…``)."""
-    h, rest = divmod(int(t_ms), 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
-
 
 def flac_picture(data: bytes, cover: Path):
     """A FLAC METADATA_BLOCK_PICTURE (FLAC format spec) for a front cover."""
@@ -219,7 +297,7 @@ def flac_picture(data: bytes, cover: Path):
     return picture
 
 
-def write_vorbis_tags(path, tags: dict, chapters, cover: Path | None = None):
+def write_vorbis(path, tags, chapters, cover: Path | None = None):
     """Write Vorbis comments into a FLAC, Ogg Vorbis or Ogg Opus file in place.
 
     Fields TITLE, ARTIST, ALBUM, DATE, COMMENT, GENRE (Vorbis comment field recommendations).
@@ -246,13 +324,12 @@ def write_vorbis_tags(path, tags: dict, chapters, cover: Path | None = None):
         if audio.tags is None:
             audio.add_tags()
         comments = audio.tags
-        for key, field in VORBIS_FIELDS.items():
-            if key in values:
-                comments[field] = [values[key]]
+        for key, value in values.items():
+            comments[VORBIS_FIELDS[key][0]] = [value]
         for key in {k for k, _ in comments if VORBIS_CHAPTER_KEY.fullmatch(k)}:
             del comments[key]
         for n, (title, start_ms, _) in enumerate(times, start=1):
-            comments[f"CHAPTER{n:03d}"] = [vorbis_chapter_time(start_ms)]
+            comments[f"CHAPTER{n:03d}"] = [clock(start_ms / 1000, hours_width=2)]
             if title:
                 comments[f"CHAPTER{n:03d}NAME"] = [title]
         if picture is not None:
@@ -266,139 +343,76 @@ def write_vorbis_tags(path, tags: dict, chapters, cover: Path | None = None):
         raise RenderError(f"{path}: could not write Vorbis comments: {e}") from e
 
 
-# ---------------------------------------------------------------- WAV: RIFF smpl chunk
+def read_vorbis(comments, pictures=()) -> Found:
+    """Tags, cover and chapters from Vorbis comments (FLAC, Ogg Vorbis, Ogg Opus) and FLAC pictures.
 
-SMPL_HEADER = struct.Struct("<9I")  # manufacturer … sampler data size: 36 bytes
-SMPL_LOOP = struct.Struct("<6I")  # cue point id, type, start, end, fraction, play count: 24 bytes
-
-
-def riff_chunks(f, file_len: int) -> list[tuple[bytes, int, int]]:
-    """The chunks of a RIFF/WAVE file as ``(id, header offset, data size)``.
-
-    Chunks are word-aligned: an odd-sized chunk is followed by one pad byte (RIFF, Multimedia
-    Programming Interface and Data Specifications 1.0). A missing pad byte after the last chunk is
-    tolerated. Raises RenderError naming the file for anything else that is not a RIFF WAVE file.
+    In Ogg the cover is a base64 ``METADATA_BLOCK_PICTURE`` comment holding a FLAC picture block.
+    Chapters are ``CHAPTERnnn=HH:MM:SS.mmm`` / ``CHAPTERnnnNAME=…`` comments; a chapter ends where
+    the next begins, the last one's end is None. A chapter time that cannot be read is a warning.
     """
-    f.seek(0)
-    head = f.read(12)
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        kind = "RF64 (over 4 GiB)" if head[:4] in (b"RF64", b"BW64") else "not RIFF WAVE"
-        raise RenderError(f"{f.name}: {kind}, expected a RIFF WAVE file, it starts with {head[:12]!r}")
-    chunks, pos = [], 12
-    while pos + 8 <= file_len:
-        f.seek(pos)
-        chunk_id, size = struct.unpack("<4sI", f.read(8))
-        end = pos + 8 + size
-        if end > file_len:
-            raise RenderError(f"{f.name}: chunk {chunk_id!r} at byte {pos} claims {size} bytes, "
-                              f"past the end of the {file_len}-byte file")
-        chunks.append((chunk_id, pos, size))
-        pos = end + (size & 1)
-    return chunks
+    from mutagen.flac import Picture
+
+    fields = {}
+    for key, value in (comments or []):
+        fields.setdefault(key.upper(), []).append(value)
+    tags = empty_tags()
+    for key, names in VORBIS_FIELDS.items():
+        for name in names:
+            values = [v.strip() for v in fields.get(name, []) if v.strip()]
+            if values:
+                tags[key] = values[0]
+                break
+    found = list(pictures)
+    for encoded in fields.get("METADATA_BLOCK_PICTURE", []):
+        try:
+            found.append(Picture(base64.b64decode(encoded)))
+        except (binascii.Error, ValueError, struct.error):
+            continue
+    starts, warnings = [], []
+    for key, values in fields.items():
+        m = VORBIS_CHAPTER.fullmatch(key)
+        if not m:
+            continue
+        start_s = chapter_time_s(values[0])
+        if start_s is None:
+            warnings.append(f"{key}={values[0]!r} is not a HH:MM:SS.mmm time; chapter skipped")
+            continue
+        starts.append((start_s, int(m.group(1)), fields.get(f"{key}NAME", [""])[0]))
+    starts.sort()
+    ends = [start_s for start_s, _, _ in starts[1:]] + [None]
+    marks = tuple(Mark(title, start_s, end_s) for (start_s, _, title), end_s in zip(starts, ends))
+    return Found(tags, front_cover(found), marks, tuple(warnings))
 
 
-def wav_layout(f, chunks) -> dict:
-    """Sample rate, block size and frame count from the ``fmt `` and ``data`` chunks."""
-    found = {cid: (pos, size) for cid, pos, size in chunks}
-    if b"fmt " not in found or b"data" not in found:
-        raise RenderError(f"{f.name}: WAV has no 'fmt ' or no 'data' chunk")
-    f.seek(found[b"fmt "][0] + 8)
-    _, _, rate_hz, _, block_bytes = struct.unpack("<HHIIH", f.read(14))
-    if block_bytes == 0:
-        raise RenderError(f"{f.name}: WAV 'fmt ' chunk has a block size of 0")
-    return {"rate_hz": rate_hz, "n_frames": found[b"data"][1] // block_bytes}
+def chapter_time_s(text: str) -> float | None:
+    """Seconds from ``HH:MM:SS.mmm`` (or ``MM:SS.mmm``), or None when it is not such a time."""
+    m = CHAPTER_TIME.fullmatch(text.strip())
+    if not m:
+        return None
+    hours, minutes, seconds = m.groups()
+    return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
 
 
-def smpl_chunk(loop_start_sample: int, loop_end_sample: int, sample_rate_hz: int) -> bytes:
-    """A complete ``smpl`` chunk (id, size, 60 bytes of data) with one infinite forward loop.
+# ---------------------------------------------------------------- WAV: the LIST INFO chunk
 
-    Multimedia Programming Interface and Data Specifications 1.0 / MMA sampler chunk: manufacturer
-    0, product 0, sample period in ns (1e9 / rate), MIDI unity note 60, pitch fraction 0, SMPTE
-    format 0, SMPTE offset 0, 1 loop, 0 bytes of sampler data; the loop: cue point id 0, type 0
-    (forward), start and end (sample frames, end inclusive), fraction 0, play count 0 (infinite).
-    """
-    period_ns = int(round(1e9 / sample_rate_hz))
-    header = SMPL_HEADER.pack(0, 0, period_ns, 60, 0, 0, 0, 1, 0)
-    loop = SMPL_LOOP.pack(0, 0, loop_start_sample, loop_end_sample, 0, 0)
-    data = header + loop
-    return struct.pack("<4sI", b"smpl", len(data)) + data
+def write_wav_info(sound_file, tags):
+    """Set the tags on an open soundfile WAV, which writes them as a ``LIST`` ``INFO`` chunk."""
+    for key, value in tag_values(tags).items():
+        setattr(sound_file, WAV_INFO[key][1], value)
 
 
-def add_smpl_chunk(path, loop_start_sample: int, loop_end_sample: int, sample_rate_hz: int):
-    """Append a ``smpl`` chunk marking one infinite forward loop to a WAV file, fixing the RIFF size.
-
-    ``loop_end_sample`` is inclusive: a whole-file loop is ``0, n_frames - 1``. The chunk goes
-    after the last chunk (after its pad byte), so the audio data is untouched. A ``smpl`` chunk
-    that is already the file's last chunk is replaced; one elsewhere is an error.
-    Raises ValueError naming the value for a loop outside the audio or a rate other than the file's,
-    RenderError naming the file when it is not a RIFF WAVE file or cannot be written.
-    """
-    path = Path(path)
-    for name, value in (("loop_start_sample", loop_start_sample), ("loop_end_sample", loop_end_sample),
-                        ("sample_rate_hz", sample_rate_hz)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be a whole number, got {value!r}")
-    try:
-        with open(path, "r+b") as f:
-            file_len = f.seek(0, 2)
-            chunks = riff_chunks(f, file_len)
-            layout = wav_layout(f, chunks)
-            if sample_rate_hz != layout["rate_hz"]:
-                raise ValueError(f"sample_rate_hz={sample_rate_hz} but {path} is at {layout['rate_hz']} Hz")
-            if not 0 <= loop_start_sample <= loop_end_sample < layout["n_frames"]:
-                raise ValueError(f"loop must satisfy 0 <= start <= end < {layout['n_frames']} (frames in "
-                                 f"{path}), got start={loop_start_sample}, end={loop_end_sample}")
-            cid, pos, size = chunks[-1]
-            if cid == b"smpl":
-                append_at = pos
-            elif any(c == b"smpl" for c, _, _ in chunks):
-                raise RenderError(f"{path}: already has a 'smpl' chunk before other chunks, not replacing it")
-            else:
-                append_at = pos + 8 + size + (size & 1)
-            chunk = smpl_chunk(loop_start_sample, loop_end_sample, sample_rate_hz)
-            new_len = append_at + len(chunk)
-            if new_len - 8 > UINT32_MAX:
-                raise RenderError(f"{path}: adding a 'smpl' chunk would pass the 4 GiB RIFF limit")
-            if file_len < append_at:  # the last chunk's pad byte was missing
-                f.seek(file_len)
-                f.write(b"\x00" * (append_at - file_len))
-            f.seek(append_at)
-            f.write(chunk)
-            f.truncate(new_len)
-            f.seek(4)
-            f.write(struct.pack("<I", new_len - 8))
-    except OSError as e:
-        raise RenderError(f"{path}: could not add the 'smpl' loop chunk: {e.strerror or e}") from e
-
-
-def read_smpl_chunk(path) -> dict | None:
-    """The first loop of a WAV file's ``smpl`` chunk, or None when there is no chunk or no loop.
-
-    Returns ``{"start", "end", "play_count", "type", "sample_period_ns"}`` (layout as in
-    ``smpl_chunk``). Raises RenderError naming the file when it is not a readable RIFF WAVE file
-    or the chunk is shorter than its loop count says.
-    """
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            file_len = f.seek(0, 2)
-            for cid, pos, size in riff_chunks(f, file_len):
-                if cid != b"smpl":
-                    continue
-                f.seek(pos + 8)
-                data = f.read(size)
-                if size < SMPL_HEADER.size:
-                    raise RenderError(f"{path}: 'smpl' chunk of {size} bytes, "
-                                      f"expected at least {SMPL_HEADER.size}")
-                header = SMPL_HEADER.unpack(data[:SMPL_HEADER.size])
-                if header[7] == 0:
-                    return None
-                if size < SMPL_HEADER.size + SMPL_LOOP.size:
-                    raise RenderError(f"{path}: 'smpl' chunk of {size} bytes claims {header[7]} loops")
-                _, kind, start, end, _, play_count = SMPL_LOOP.unpack(
-                    data[SMPL_HEADER.size:SMPL_HEADER.size + SMPL_LOOP.size])
-                return {"start": start, "end": end, "play_count": play_count, "type": kind,
-                        "sample_period_ns": header[2]}
-    except OSError as e:
-        raise RenderError(f"{path}: could not read the WAV file: {e.strerror or e}") from e
-    return None
+def read_wav_info(data: bytes) -> dict:
+    """Tags from the data of a ``LIST`` chunk of type ``INFO`` (the keys found, stripped)."""
+    keys = {riff_id: key for key, (riff_id, _) in WAV_INFO.items()}
+    tags = {}
+    if data[:4] != b"INFO":
+        return tags
+    pos = 4
+    while pos + 8 <= len(data):
+        sub_id, size = struct.unpack_from("<4sI", data, pos)
+        value = data[pos + 8: pos + 8 + size].split(b"\x00", 1)[0]
+        key = keys.get(sub_id)
+        if key and value.strip():
+            tags[key] = value.decode("utf-8", errors="replace").strip()
+        pos += 8 + size + (size & 1)
+    return tags
