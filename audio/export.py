@@ -1,4 +1,4 @@
-"""Deliver a render: every output format from the float master, the captions and the manifest.
+"""Deliver a render: every output format from the float master, and the captions.
 
 The master is a float WAV; lossless outputs are converted from it block by block (dithered to
 their bit depth), lossy ones are encoded from it by the bundled ffmpeg, two at a time. Each file
@@ -8,7 +8,6 @@ is tagged and staged atomically (``files.staging``) before the render commits th
 from __future__ import annotations
 
 import json
-import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -73,18 +72,6 @@ class Delivery:
     @property
     def cover(self) -> Path | None:
         return Path(self.tags.cover) if self.tags.cover else None
-
-
-def write_json(final: Path, data: dict, staged: staging.Staged | None = None):
-    def clean(v):  # JSON has no infinity: an unmeasurable level is null
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-    staging.write_text(final, json.dumps(clean(data), indent=2, ensure_ascii=False) + "\n", staged)
 
 
 # ---------------------------------------------------------------------------- PCM

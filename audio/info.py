@@ -7,18 +7,18 @@ WAV and FLAC through soundfile, the lossy formats through the bundled ffmpeg wri
 to a pipe. Memory stays flat for any length. ``describe_score`` summarises a render's JSON
 manifest; ``table`` prints either as a two-column text table.
 
-Every failure raises RenderError naming the file and the reason.
+Every failure raises RenderError naming the file and the reason (a broken manifest, ScoreError).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from audio import manifest
 from audio.clock import clock
 from audio.errors import RenderError
 from audio.files import ffmpeg, riff
@@ -251,51 +251,40 @@ def describe_score(manifest_path: Path) -> dict:
     ``channels``, ``cue_count``, ``speech_s`` (total length of the spoken sentences), ``layers``
     (name, source, start_s, end_s, gain_db), ``loudness_lufs``, ``true_peak_dbtp``,
     ``target_lufs``, ``chapters`` (title, start_s, end_s; empty when the manifest has none),
-    ``files`` (kind → path, exists, bytes; paths looked up beside the manifest,
-    where a render writes them), ``warnings``. Raises RenderError naming the file when it is
-    missing, not JSON, or lacks a key a manifest always has.
+    ``files`` (kind → path, exists, bytes; a stem's kind is ``stem NAME``; paths looked up beside
+    the manifest, where a render writes them), ``warnings``. Raises ScoreError naming the file
+    when it is missing, not JSON, or lacks a key a manifest always has.
     """
     manifest_path = Path(manifest_path)
-    try:
-        text = manifest_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RenderError(f"{manifest_path}: no such manifest") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise RenderError(f"{manifest_path}: cannot read the manifest: {getattr(e, 'strerror', None) or e}") from None
-    try:
-        m = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise RenderError(f"{manifest_path}: not a JSON manifest: {e.msg} at line {e.lineno}") from None
-    if not isinstance(m, dict):
-        raise RenderError(f"{manifest_path}: not a render manifest (the JSON is not an object)")
-    missing = [k for k in ("duration_s", "sample_rate", "channels", "cues", "layers") if k not in m]
-    if missing:
-        raise RenderError(f"{manifest_path}: not a render manifest, it has no {', '.join(map(repr, missing))}")
-    measured = m.get("measured") or {}
+    piece = manifest.overview(manifest.read(manifest_path), str(manifest_path))
+    named = {}
+    for kind, name in piece.files.items():
+        if isinstance(name, dict):  # the stems, by layer
+            named.update({f"stem {layer}": stem for layer, stem in name.items()})
+        else:
+            named[kind] = name
     files = {}
-    for kind, name in (m.get("files") or {}).items():
+    for kind, name in named.items():
         where = Path(name) if Path(name).is_absolute() else manifest_path.parent / Path(name).name
         exists = where.is_file()
         files[kind] = {"path": str(where), "exists": exists, "bytes": where.stat().st_size if exists else None}
     return {
         "manifest": str(manifest_path),
-        "name": m.get("name"),
-        "title": m.get("title"),
-        "author": m.get("author") or None,
-        "duration_s": m["duration_s"],
-        "sample_rate_hz": m["sample_rate"],
-        "channels": m["channels"],
-        "cue_count": len(m["cues"]),
-        "speech_s": sum(max(0.0, c.get("end_s", 0) - c.get("start_s", 0)) for c in m["cues"]),
-        "layers": [{"name": la.get("name"), "source": la.get("source"), "start_s": la.get("start_s"),
-                    "end_s": la.get("end_s"), "gain_db": la.get("gain_db")} for la in m["layers"]],
-        "loudness_lufs": measured.get("loudness_lufs"),
-        "true_peak_dbtp": measured.get("true_peak_dbtp"),
-        "target_lufs": (m.get("master") or {}).get("loudness_lufs"),
-        "chapters": [{"title": c.get("title"), "start_s": c.get("start_s"), "end_s": c.get("end_s")}
-                     for c in m.get("chapters") or []],
+        "name": piece.name,
+        "title": piece.title,
+        "author": piece.author,
+        "duration_s": piece.duration_s,
+        "sample_rate_hz": piece.sample_rate_hz,
+        "channels": piece.channels,
+        "cue_count": len(piece.cues),
+        "speech_s": sum(max(0.0, c.end_s - c.start_s) for c in piece.cues),
+        "layers": [asdict(layer) for layer in piece.layers],
+        "loudness_lufs": piece.loudness_lufs,
+        "true_peak_dbtp": piece.true_peak_dbtp,
+        "target_lufs": piece.target_lufs,
+        "chapters": [{"title": c.text, "start_s": c.start_s, "end_s": c.end_s} for c in piece.chapters],
         "files": files,
-        "warnings": list(m.get("warnings") or []),
+        "warnings": list(piece.warnings),
     }
 
 

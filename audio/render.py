@@ -8,20 +8,18 @@ format, the captions, the manifest and (if asked) stems and a picture are made f
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import platform
 import queue
 import shutil
 import threading
 import time
-from importlib.metadata import PackageNotFoundError, version
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from audio import __version__, export, master, mixer
+from audio import export, manifest, master, mixer
 from audio.errors import RenderError, score_error
 from audio.files import staging
 from audio.plan import Plan
@@ -112,14 +110,6 @@ def _wrapped_ranges(a: int, b: int, n: int):
         length = min(b - a, n - start)
         yield start, start + length
         a += length
-
-
-def versions() -> dict:
-    out = {"piece": __version__, "python": platform.python_version()}
-    for pkg in ("numpy", "scipy", "pyttsx3", "soundfile", "espeakng-loader", "imageio-ffmpeg", "mutagen"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[pkg] = version(pkg)
-    return out
 
 
 def _make_seamless(files: list[_FloatFile], crossfade: int) -> None:
@@ -521,28 +511,24 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
             written["stems"] = _write_stems(stem_files, out_dir, plan, gain_db, seamless, staged)
         timings["export_s"] = time.perf_counter() - t0
 
-        measured = {"mix_lufs": mix_lufs, "gain_db": gain_db, "loudness_lufs": out_lufs, "true_peak_dbtp": out_dbtp}
+        measured = manifest.Measured(mix_lufs, gain_db, out_lufs, out_dbtp, mix.frames / sr)
         if span is not None:
-            result = {"files": written, "span_s": [span[0] / sr, span[1] / sr], "measured": measured,
+            result = {"files": written, "span_s": [span[0] / sr, span[1] / sr], "measured": asdict(measured),
                       "timings": timings}
         else:
             written.update(export.write_captions(out_dir, plan.name, plan.cues, plan.chapters, plan.title,
                                                  plan.author or "Narrator", staged))
-            result = plan.to_dict()
-            result.update({
-                "files": {**written, "json": str(out_dir / f"{plan.name}.json")},
-                "versions": versions(),
-                "measured": {**measured, "duration_s": mix.frames / sr},
-                "timings": timings,
-            })
+            json_path, png = out_dir / f"{plan.name}.json", out_dir / f"{plan.name}.png"
+            written["json"] = str(json_path)
+            if picture:
+                written["png"] = str(png)
+            result = manifest.build(plan, written, measured, timings)
             if picture:
                 from audio import picture as picture_module
-                png = out_dir / f"{plan.name}.png"
                 drawn_from = staged.temporary(written.get("wav") or written["flac"])
                 with staging.atomic_path(png, staged) as tmp:
                     picture_module.draw(result, drawn_from, tmp)
-                result["files"]["png"] = str(png)
-            export.write_json(out_dir / f"{plan.name}.json", result, staged)
+            manifest.write(json_path, result, staged)
         staged.commit()  # every file into place at once: an interrupted render leaves the earlier set
     except OSError as e:
         raise RenderError(f"{e.filename or out_dir}: cannot write: {e.strerror}; earlier outputs are left as "
