@@ -526,8 +526,7 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
             if picture:
                 from audio import picture as picture_module
                 drawn_from = staged.temporary(written.get("wav") or written["flac"])
-                with staging.atomic_path(png, staged) as tmp:
-                    picture_module.draw(result, drawn_from, tmp)
+                picture_module.draw(manifest.overview(result), drawn_from, png, staged=staged)
             manifest.write(json_path, result, staged)
         staged.commit()  # every file into place at once: an interrupted render leaves the earlier set
     except OSError as e:
