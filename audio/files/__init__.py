@@ -1,1 +1,1 @@
-"""Reading and writing files: atomic staging, RIFF chunks, tags, ffmpeg."""
+"""Reading and writing files: atomic staging, RIFF chunks, tags and cover images, ffmpeg."""

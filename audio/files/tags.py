@@ -20,6 +20,7 @@ from pathlib import Path
 
 from audio.clock import clock
 from audio.errors import RenderError
+from audio.files.cover import CoverImage, read_image
 
 TAG_KEYS = ("title", "artist", "album", "year", "comment", "genre")
 # Where each tag lives per container, in order of preference when reading; the first is written.
@@ -115,72 +116,6 @@ def front_cover(pictures: list) -> Cover | None:
     return Cover(len(front.data), front.mime or None)
 
 
-def read_cover(cover: Path) -> bytes:
-    """The cover file's bytes; RenderError naming the file when it cannot be read."""
-    try:
-        return Path(cover).read_bytes()
-    except OSError as e:
-        raise RenderError(f"{cover}: cannot read the cover image: {e.strerror or e}") from e
-
-
-def png_info(data: bytes) -> tuple[int, int, int, int]:
-    """``(width, height, bits per pixel, palette colours)`` from a PNG's IHDR and PLTE (PNG spec 11.2)."""
-    width, height, bit_depth, colour_type = struct.unpack(">IIBB", data[16:26])
-    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour_type, 0)
-    colours, pos = 0, 8
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        if kind == b"PLTE":
-            colours = length // 3
-        if kind in (b"PLTE", b"IDAT", b"IEND"):
-            break
-        pos += 12 + length
-    return width, height, bit_depth * channels, colours
-
-
-def jpeg_info(data: bytes) -> tuple[int, int, int, int]:
-    """``(width, height, bits per pixel, 0)`` from a JPEG's start-of-frame segment (ITU T.81 B.2.2).
-
-    Raises ValueError when no start-of-frame segment is found.
-    """
-    sof = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            raise ValueError(f"no JPEG marker at byte {pos}")
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
-            pos += 2
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        if marker in sof and pos + 10 <= len(data):
-            precision, height, width, components = struct.unpack(">BHHB", data[pos + 4:pos + 10])
-            return width, height, precision * components, 0
-        pos += 2 + length
-    raise ValueError("no JPEG start-of-frame segment")
-
-
-def image_info(data: bytes, cover: Path) -> dict:
-    """Mime type and geometry of a cover image, told from its bytes (not its name).
-
-    Raises RenderError naming the file when it is neither a PNG nor a readable JPEG.
-    """
-    try:
-        if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
-            mime, geometry = "image/png", png_info(data)
-        elif data.startswith(b"\xff\xd8\xff"):
-            mime, geometry = "image/jpeg", jpeg_info(data)
-        else:
-            raise ValueError(f"it starts with {data[:8]!r}")
-    except (ValueError, struct.error) as e:
-        raise RenderError(f"{cover}: the cover must be a PNG or JPEG image ({e})") from None
-    width, height, depth, colours = geometry
-    return {"mime": mime, "width": width, "height": height, "depth": depth, "colors": colours}
-
-
 # ---------------------------------------------------------------- MP3: ID3v2.3
 
 def id3_encoding(text: str) -> int:
@@ -211,9 +146,8 @@ def write_id3(path, tags, chapters, cover: Path | None = None):
     times = chapter_times_ms(chapters)
     picture = None
     if cover is not None:
-        data = read_cover(cover)
-        picture = APIC(encoding=0, mime=image_info(data, cover)["mime"], type=FRONT_COVER,
-                       desc="Cover", data=data)
+        image = read_image(cover)
+        picture = APIC(encoding=0, mime=image.mime, type=FRONT_COVER, desc="Cover", data=image.data)
     try:
         try:
             id3 = ID3(path)
@@ -282,18 +216,17 @@ def read_id3(id3) -> Found:
 
 # ---------------------------------------------------------------- FLAC / Ogg: Vorbis comments
 
-def flac_picture(data: bytes, cover: Path):
+def flac_picture(image: CoverImage):
     """A FLAC METADATA_BLOCK_PICTURE (FLAC format spec) for a front cover."""
     from mutagen.flac import Picture
 
-    info = image_info(data, cover)
     picture = Picture()
     picture.type = FRONT_COVER
-    picture.mime = info["mime"]
+    picture.mime = image.mime
     picture.desc = "Cover"
-    picture.width, picture.height = info["width"], info["height"]
-    picture.depth, picture.colors = info["depth"], info["colors"]
-    picture.data = data
+    picture.width, picture.height = image.width, image.height
+    picture.depth, picture.colors = image.depth, image.colours
+    picture.data = image.data
     return picture
 
 
@@ -316,7 +249,7 @@ def write_vorbis(path, tags, chapters, cover: Path | None = None):
     path = Path(path)
     values = tag_values(tags)
     times = chapter_times_ms(chapters)
-    picture = flac_picture(read_cover(cover), cover) if cover is not None else None
+    picture = flac_picture(read_image(cover)) if cover is not None else None
     try:
         audio = mutagen.File(path, options=[FLAC, OggVorbis, OggOpus])
         if audio is None:
