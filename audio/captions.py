@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 import textwrap
 
+from audio.clock import clock
+
 SRT_LINE_CHARS = 42
 VTT_LINE_CHARS = 65
 TRANSCRIPT_VERSION = "1.0.0"
@@ -30,14 +32,6 @@ def spoken(cues) -> list:
 def to_ms(t_s: float) -> int:
     """Seconds to whole milliseconds (rounded), never below 0: caption formats have no negative times."""
     return max(0, int(round(float(t_s) * 1000)))
-
-
-def clock(t_ms: int, decimal_mark: str) -> str:
-    """``HH:MM:SS<mark>mmm`` from milliseconds; hours keep growing past 99."""
-    h, rest = divmod(int(t_ms), 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}{decimal_mark}{ms:03d}"
 
 
 def timed_words(cue) -> list[tuple[str, float | None, float | None]]:
@@ -68,7 +62,7 @@ def rounded_s(t_s: float) -> float:
 
 def srt_time(t_s: float) -> str:
     """SubRip timestamp ``HH:MM:SS,mmm``."""
-    return clock(to_ms(t_s), ",")
+    return clock(to_ms(t_s) / 1000, mark=",", hours_width=2)
 
 
 def srt(cues) -> str:
@@ -89,7 +83,7 @@ def srt(cues) -> str:
 
 def vtt_time(t_ms: int) -> str:
     """WebVTT timestamp ``HH:MM:SS.mmm`` (W3C WebVTT, 'WebVTT timestamp', hours always written)."""
-    return clock(t_ms, ".")
+    return clock(t_ms / 1000, hours_width=2)
 
 
 def vtt_escape(text: str) -> str:

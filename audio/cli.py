@@ -172,6 +172,7 @@ def render(scores, out_dir, fmts, cache_dir, preset, mp3_mode, stems, seamless, 
             raise click.BadParameter(f"{end_s:g} s is not after --from ({start_s:g} s)", param_hint="--to")
 
     def body():
+        from audio import manifest as manifest_module
         from audio import plan as plan_module
         from audio import render as render_module
         from audio import score as score_module
@@ -187,7 +188,7 @@ def render(scores, out_dir, fmts, cache_dir, preset, mp3_mode, stems, seamless, 
                     if given:
                         raise click.BadParameter(f"{flag} changes the plan; it applies to a score, not to the "
                                                  f"manifest {path}", param_hint=flag)
-                plan = plan_module.read_manifest(path)
+                plan = manifest_module.read_plan(path)
                 plan.master = dataclasses.replace(plan.master, mp3=mp3_mode or plan.master.mp3,
                                                   formats=fmts or plan.master.formats)
                 score_module.check_master(plan.master, plan.loop, str(path))

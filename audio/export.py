@@ -1,33 +1,26 @@
-"""Write what a render produces: audio files in every format, captions and the manifest, atomically.
+"""Deliver a render: every output format from the float master, and the captions.
 
-Every file is written under a temporary name in its final folder and flushed to disk. A render's
-files are then renamed into place together, at the end, with Ctrl-C and SIGTERM held back for
-those few renames: an interrupted render leaves the previous set of files, never a mix of old and
-new, and no partial file behind.
 The master is a float WAV; lossless outputs are converted from it block by block (dithered to
-their bit depth), lossy ones are encoded from it by the bundled ffmpeg, two at a time.
+their bit depth), lossy ones are encoded from it by the bundled ffmpeg, two at a time. Each file
+is tagged and staged atomically (``files.staging``) before the render commits them together.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
-import os
-import re
-import shutil
-import signal
-import subprocess
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 
-from audio import captions, tags
-from audio.errors import RenderError
+from audio import captions
+from audio.files import ffmpeg, riff, staging, tags
+
+if TYPE_CHECKING:
+    from audio.plan import Plan, Tags
 
 BLOCK = 1 << 17
 
@@ -54,130 +47,31 @@ PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
 DITHER_GRID = 1 << 16  # dither noise is drawn per 65,536-sample stretch of the piece, seeded by its index
 
 
-def ffmpeg_exe() -> str:
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise RenderError("ffmpeg is missing: install the Python package imageio-ffmpeg "
-                          "(pip install imageio-ffmpeg)") from None
-    return imageio_ffmpeg.get_ffmpeg_exe()
+@dataclass(frozen=True)
+class Delivery:
+    """How the master becomes files: their tags and chapters, bit depth, MP3 mode, dither seed,
+    rate and channels, where in the piece the master starts, and the loop (0 for none)."""
 
+    tags: Tags
+    chapters: tuple  # plan.Chapter
+    bit_depth: int
+    mp3_mode: str
+    seed: int
+    rate_hz: int
+    channels: int
+    first_sample: int = 0
+    loop_samples: int = 0
 
-@contextlib.contextmanager
-def atomic_path(final: Path, staged: Staged | None = None):
-    """Yield a temporary path beside ``final``; on success fsync it and rename it into place, or
-    leave the rename to ``staged.commit()``."""
-    final = Path(final)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".part", dir=final.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; outputs are ordinary files
-        if staged is None:
-            os.replace(tmp, final)
-        else:
-            staged.pending[final] = Path(tmp)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    @classmethod
+    def from_plan(cls, plan: Plan, first_sample: int = 0, loop_samples: int = 0) -> Delivery:
+        """The delivery a plan asks for; a podcast is always stereo (Apple refuses mono WAV/FLAC)."""
+        podcast = plan.master.preset.startswith("podcast")
+        return cls(plan.tags, tuple(plan.chapters), plan.master.bit_depth, plan.master.mp3, plan.seed,
+                   plan.sample_rate, 2 if podcast else plan.channels, first_sample, loop_samples)
 
-
-class Staged:
-    """One render's finished files, each complete on disk under its temporary name, waiting to be
-    renamed into place together."""
-
-    def __init__(self):
-        self.pending: dict[Path, Path] = {}  # final path: temporary path
-
-    def temporary(self, final: Path) -> Path:
-        """Where a staged file can be read before the commit."""
-        return self.pending[Path(final)]
-
-    def commit(self):
-        """Rename every staged file into place; Ctrl-C and SIGTERM wait until the last is done."""
-        blockable = hasattr(signal, "pthread_sigmask")
-        if blockable:
-            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
-            for final, tmp in list(self.pending.items()):
-                os.replace(tmp, final)
-                del self.pending[final]
-        finally:
-            if blockable:
-                signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-    def discard(self):
-        """Remove every staged file that was not committed (the render failed or was stopped)."""
-        for tmp in self.pending.values():
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        self.pending.clear()
-
-
-STALE_RE = re.compile(r"^\.(?P<base>.+)\.(?P<pid>\d+)\.[^.]+(\.part)?$")
-
-
-def work_dir(out_dir: Path, stem: str) -> Path:
-    """A temporary folder for one render, named so a later render can tell whether it was abandoned."""
-    return Path(tempfile.mkdtemp(prefix=f".{stem}.{os.getpid()}.", dir=out_dir))
-
-
-def clean_stale(out_dir: Path, stem: str) -> list[str]:
-    """Remove temporary files and folders that a killed render of ``stem`` left behind (its process is
-    gone); a render still running keeps its own. Returns the names removed."""
-    removed = []
-    for entry in out_dir.iterdir():
-        m = STALE_RE.match(entry.name)
-        if not m or not m["base"].startswith(stem) or _alive(int(m["pid"])):
-            continue
-        if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-        removed.append(entry.name)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def safe_name(name: str) -> str:
-    """A layer's name made safe for a file name: it can never leave the output folder."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")
-    return cleaned or "layer"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_text_atomic(final: Path, text: str, staged: Staged | None = None):
-    with atomic_path(final, staged) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
-def write_json(final: Path, data: dict, staged: Staged | None = None):
-    def clean(v):  # JSON has no infinity: an unmeasurable level is null
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-    write_text_atomic(final, json.dumps(clean(data), indent=2, ensure_ascii=False) + "\n", staged)
+    @property
+    def cover(self) -> Path | None:
+        return Path(self.tags.cover) if self.tags.cover else None
 
 
 # ---------------------------------------------------------------------------- PCM
@@ -236,26 +130,22 @@ def zero_peak_timestamp(path: Path):
             f.write(b"\0\0\0\0")
 
 
-WAV_INFO = {"title": "title", "artist": "artist", "album": "album", "year": "date", "comment": "comment",
-            "genre": "genre"}  # tag → soundfile's name for the WAV LIST/INFO field
-
-
-def convert_pcm(master: Path, final_tmp: Path, fmt: str, bits: int, seed: int, channels: int,
-                info: dict | None = None, first_sample=0):
-    """The float master as WAV/FLAC of ``bits`` (dithered unless float), mono duplicated when
-    ``channels`` is 2 and the master is mono; ``info`` tags go into a WAV's INFO chunk."""
+def convert_pcm(master: Path, final_tmp: Path, fmt: str, delivery: Delivery):
+    """The float master as WAV/FLAC of the delivery's bit depth (dithered unless float), mono
+    duplicated when it asks for 2 channels and the master is mono; a WAV gets the tags in its INFO
+    chunk."""
+    bits, channels = delivery.bit_depth, delivery.channels
     with sf.SoundFile(str(master)) as src, sf.SoundFile(
             str(final_tmp), "w", samplerate=src.samplerate, channels=channels, format=fmt.upper(),
             subtype=PCM_SUBTYPES[bits]) as dst:
-        for key, field in WAV_INFO.items():
-            if info and info.get(key):
-                setattr(dst, field, str(info[key]))
-        position = first_sample
+        if fmt == "wav":
+            tags.write_wav_info(dst, asdict(delivery.tags))
+        position = delivery.first_sample
         for block in src.blocks(blocksize=BLOCK, dtype="float64", always_2d=True):
             if bits == 32:
                 out = block.astype(np.float32)
             else:
-                out = quantize(block, bits, tpdf_dither(seed, position, block.shape[0], block.shape[1]))
+                out = quantize(block, bits, tpdf_dither(delivery.seed, position, block.shape[0], block.shape[1]))
             dst.write(np.repeat(out, channels // out.shape[1], axis=1))  # dual mono: the same samples twice
             position += block.shape[0]
     if bits == 32 and fmt == "wav":
@@ -271,63 +161,49 @@ def mp3_args(mode: str) -> list[str]:
     return ["-b:a", f"{mode[3:]}k"]
 
 
-def encode(master: Path, final_tmp: Path, fmt: str, mp3_mode: str):
-    """Encode the float master into a lossy format with the bundled ffmpeg."""
-    args = list(FORMATS[fmt].codec_args) + (mp3_args(mp3_mode) if fmt == "mp3" else [])
-    muxer = {"opus": "opus", "ogg": "ogg", "mp3": "mp3"}[fmt]
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(master),
-           *args, "-map_metadata", "-1", "-f", muxer, str(final_tmp)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RenderError(f"ffmpeg could not encode {fmt}: {proc.stderr.strip()[-500:]}")
-
-
-def write_format(master: Path, final: Path, fmt: str, options: dict, staged: Staged | None = None):
-    """One output file from the float master, tagged, renamed into place when complete."""
-    chapters = options["chapters"]
-    cover = Path(options["tags"]["cover"]) if options["tags"].get("cover") else None
-    with atomic_path(final, staged) as tmp:
+def write_format(master: Path, final: Path, fmt: str, delivery: Delivery, staged: staging.Staged | None = None):
+    """One output file from the float master, tagged, staged (or renamed into place) when complete."""
+    tag_values = asdict(delivery.tags)
+    with staging.atomic_path(final, staged) as tmp:
         if FORMATS[fmt].lossless:
-            wav = fmt == "wav"
-            convert_pcm(master, tmp, fmt, options["bit_depth"], options["seed"], options["channels"],
-                        options["tags"] if wav else None, options.get("first_sample", 0))
-            if wav:
-                if options.get("loop_samples"):
-                    tags.add_smpl_chunk(tmp, 0, options["loop_samples"] - 1, options["rate_hz"])
-            else:
-                tags.write_vorbis_tags(tmp, options["tags"], chapters, cover)
+            convert_pcm(master, tmp, fmt, delivery)
         else:
-            encode(master, tmp, fmt, options["mp3"])
-            if fmt == "mp3":
-                tags.write_mp3_tags(tmp, options["tags"], chapters, cover)
-            else:
-                tags.write_vorbis_tags(tmp, options["tags"], chapters, cover)
+            args = FORMATS[fmt].codec_args + tuple(mp3_args(delivery.mp3_mode) if fmt == "mp3" else ())
+            ffmpeg.encode(master, tmp, args, muxer=fmt, what=fmt)
+        if fmt == "wav":
+            if delivery.loop_samples:
+                riff.add_smpl_chunk(tmp, 0, delivery.loop_samples - 1, delivery.rate_hz)
+        elif fmt == "mp3":
+            tags.write_id3(tmp, tag_values, delivery.chapters, delivery.cover)
+        else:
+            tags.write_vorbis(tmp, tag_values, delivery.chapters, delivery.cover)
 
 
-def write_formats(master: Path, out_dir: Path, stem: str, formats, options: dict,
-                  staged: Staged | None = None) -> dict:
+def write_formats(master: Path, out_dir: Path, stem: str, formats, delivery: Delivery,
+                  staged: staging.Staged | None = None) -> dict:
     """Every asked format, two at a time (ffmpeg and soundfile release the GIL); {format: path}."""
     paths = {fmt: out_dir / f"{stem}{FORMATS[fmt].suffix}" for fmt in formats}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        jobs = [pool.submit(write_format, master, path, fmt, options, staged) for fmt, path in paths.items()]
+        jobs = [pool.submit(write_format, master, path, fmt, delivery, staged) for fmt, path in paths.items()]
         for job in jobs:
             job.result()
     return {fmt: str(path) for fmt, path in paths.items()}
 
 
 def write_captions(out_dir: Path, stem: str, cues, chapters: list, title: str, speaker: str,
-                   staged: Staged | None = None) -> dict:
+                   staged: staging.Staged | None = None) -> dict:
     """SRT, WebVTT, Podcasting 2.0 transcript and chapters JSON; {kind: path}."""
     written = {}
     for kind, name, text in [
         ("srt", f"{stem}.srt", captions.srt(cues)),
         ("vtt", f"{stem}.vtt", captions.webvtt(cues, speaker)),
-        ("transcript", f"{stem}.transcript.json",
-         json.dumps(captions.transcript_json(cues, speaker), indent=2, ensure_ascii=False) + "\n"),
-        ("chapters", f"{stem}.chapters.json",
-         json.dumps(captions.chapters_json(chapters, title), indent=2,
-                    ensure_ascii=False) + "\n"),
+        ("transcript", f"{stem}.transcript.json", _json(captions.transcript_json(cues, speaker))),
+        ("chapters", f"{stem}.chapters.json", _json(captions.chapters_json(chapters, title))),
     ]:
-        write_text_atomic(out_dir / name, text, staged)
+        staging.write_text(out_dir / name, text, staged)
         written[kind] = str(out_dir / name)
     return written
+
+
+def _json(data: dict) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

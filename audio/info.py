@@ -7,48 +7,30 @@ WAV and FLAC through soundfile, the lossy formats through the bundled ffmpeg wri
 to a pipe. Memory stays flat for any length. ``describe_score`` summarises a render's JSON
 manifest; ``table`` prints either as a two-column text table.
 
-Every failure raises RenderError naming the file and the reason.
+Every failure raises RenderError naming the file and the reason (a broken manifest, ScoreError).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
-import re
-import struct
-import subprocess
-import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from audio import manifest
+from audio.clock import clock
 from audio.errors import RenderError
+from audio.files import ffmpeg, riff
+from audio.files import tags as file_tags
 
 BLOCK_FRAMES = 1 << 16  # frames decoded per block: ~1.5 s at 44.1 kHz, 1 MiB of float64 stereo
 OPUS_DECODE_RATE_HZ = 48000  # Opus always decodes at 48 kHz (RFC 7845 5.1)
-TAG_KEYS = ("title", "artist", "album", "year", "comment", "genre")
 DESCRIBE_KEYS = ("path", "format", "codec", "subtype", "sample_rate_hz", "channels", "n_frames", "duration_s",
                  "bit_depth", "bitrate_kbps", "bitrate_mode", "file_bytes", "loudness_lufs", "true_peak_dbtp",
                  "tags", "cover", "chapters", "loops", "warnings")
-
-# Tag names per container, in order of preference: the first one present wins.
-ID3_FRAMES = {"title": ("TIT2",), "artist": ("TPE1",), "album": ("TALB",), "year": ("TDRC", "TYER"),
-              "comment": ("COMM", "TXXX:comment", "TXXX:COMMENT"), "genre": ("TCON",)}
-VORBIS_FIELDS = {"title": ("TITLE",), "artist": ("ARTIST",), "album": ("ALBUM",), "year": ("DATE", "YEAR"),
-                 "comment": ("COMMENT", "DESCRIPTION"), "genre": ("GENRE",)}
-RIFF_INFO_FIELDS = {b"INAM": "title", b"IART": "artist", b"IPRD": "album", b"ICRD": "year",
-                    b"ICMT": "comment", b"IGNR": "genre"}
-
-SMPL_HEADER = struct.Struct("<9I")  # manufacturer … sampler data size: 36 bytes
-SMPL_LOOP = struct.Struct("<6I")  # cue point id, type, start, end, fraction, play count: 24 bytes
-SMPL_LOOP_TYPES = {0: "forward", 1: "alternating", 2: "backward"}
-
 SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32,
                 "DOUBLE": 64, "ULAW": 8, "ALAW": 8}
-VORBIS_CHAPTER = re.compile(r"CHAPTER(\d+)")
-CHAPTER_TIME = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)")
 KEY_COLUMN_CHARS = 30  # the table's key column; a longer key pushes its own value right
 ITEM_LABEL_CHARS = 24  # a chapter or layer title longer than this is cut with an ellipsis
 
@@ -84,209 +66,6 @@ def sniff(path: Path) -> str:
     raise RenderError(f"{path}: not a WAV, FLAC, MP3, Ogg Vorbis or Ogg Opus file (it starts with {head[:8]!r})")
 
 
-# ---------------------------------------------------------------- WAV: RIFF chunks
-
-def riff_chunks(path: Path) -> tuple[list[tuple[bytes, int, int]], list[str]]:
-    """The chunks of a RIFF/RF64 WAVE file as ``(id, data offset, data size)``, and warnings.
-
-    Chunks are word-aligned (an odd-sized chunk is followed by a pad byte). In an RF64/BW64 file
-    a size of 0xFFFFFFFF is taken from the ``ds64`` chunk (EBU Tech 3306). A chunk that runs past
-    the end of the file ends the walk with a warning rather than an error: the audio before it may
-    still be readable.
-    """
-    warnings = []
-    chunks = []
-    with open(path, "rb") as f:
-        file_len = f.seek(0, 2)
-        f.seek(0)
-        head = f.read(12)
-        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64", b"BW64") or head[8:12] != b"WAVE":
-            raise RenderError(f"{path}: not a RIFF WAVE file (it starts with {head[:12]!r})")
-        ds64_sizes = {}
-        pos = 12
-        while pos + 8 <= file_len:
-            f.seek(pos)
-            chunk_id, size = struct.unpack("<4sI", f.read(8))
-            if chunk_id == b"ds64" and size >= 24:
-                _, data_size, _ = struct.unpack("<QQQ", f.read(24))
-                ds64_sizes[b"data"] = data_size
-            if size == 0xFFFF_FFFF and chunk_id in ds64_sizes:
-                size = ds64_sizes[chunk_id]
-            if pos + 8 + size > file_len:
-                warnings.append(f"chunk {chunk_id.decode('latin-1')!r} at byte {pos} claims {size} bytes, "
-                                f"past the end of the {file_len}-byte file")
-                chunks.append((chunk_id, pos + 8, file_len - pos - 8))
-                break
-            chunks.append((chunk_id, pos + 8, size))
-            pos += 8 + size + (size & 1)
-    return chunks, warnings
-
-
-def read_chunk(path: Path, offset: int, size: int) -> bytes:
-    """``size`` bytes of a file from ``offset``."""
-    with open(path, "rb") as f:
-        f.seek(offset)
-        return f.read(size)
-
-
-def parse_smpl(data: bytes) -> tuple[list[dict], list[str]]:
-    """The loops of a ``smpl`` chunk's data (MMA sampler chunk layout), and warnings.
-
-    Each loop: ``start_frame``, ``end_frame`` (inclusive), ``play_count`` (0 = forever), ``type``.
-    A chunk shorter than its loop count says yields the loops that fit and a warning.
-    """
-    if len(data) < SMPL_HEADER.size:
-        return [], [f"'smpl' chunk of {len(data)} bytes, shorter than its {SMPL_HEADER.size}-byte header"]
-    header = SMPL_HEADER.unpack_from(data)
-    n_claimed = header[7]
-    n_fit = (len(data) - SMPL_HEADER.size) // SMPL_LOOP.size
-    warnings = []
-    if n_fit < n_claimed:
-        warnings.append(f"'smpl' chunk claims {n_claimed} loops but holds {n_fit}")
-    loops = []
-    for i in range(min(n_claimed, n_fit)):
-        _, kind, start, end, _, play_count = SMPL_LOOP.unpack_from(data, SMPL_HEADER.size + i * SMPL_LOOP.size)
-        loops.append({"start_frame": start, "end_frame": end, "play_count": play_count,
-                      "type": SMPL_LOOP_TYPES.get(kind, f"type {kind}")})
-    return loops, warnings
-
-
-def parse_riff_info(data: bytes) -> dict:
-    """Tags from the data of a ``LIST`` chunk of type ``INFO`` (INAM, IART, IPRD, ICRD, ICMT, IGNR)."""
-    tags = {}
-    if data[:4] != b"INFO":
-        return tags
-    pos = 4
-    while pos + 8 <= len(data):
-        sub_id, size = struct.unpack_from("<4sI", data, pos)
-        value = data[pos + 8: pos + 8 + size].split(b"\x00", 1)[0]
-        key = RIFF_INFO_FIELDS.get(sub_id)
-        if key and value.strip():
-            tags[key] = value.decode("utf-8", errors="replace").strip()
-        pos += 8 + size + (size & 1)
-    return tags
-
-
-# ---------------------------------------------------------------- tags and chapters
-
-def empty_tags() -> dict:
-    """Every known tag key with no value."""
-    return {key: None for key in TAG_KEYS}
-
-
-def no_cover() -> dict:
-    return {"present": False, "bytes": None, "mime": None}
-
-
-def id3_tags(id3) -> tuple[dict, dict]:
-    """Tags and cover from a mutagen ID3 tag (ID3v2.3 or 2.4)."""
-    tags = empty_tags()
-    if id3 is None:
-        return tags, no_cover()
-    for key, names in ID3_FRAMES.items():
-        for name in names:
-            frames = id3.getall(name) if ":" not in name else ([id3[name]] if name in id3 else [])
-            if name == "COMM":  # prefer the comment with no description (the plain comment)
-                frames = sorted(frames, key=lambda fr: fr.desc != "")
-            texts = [str(t) for fr in frames for t in getattr(fr, "text", []) if str(t).strip()]
-            if texts:
-                tags[key] = texts[0].strip()
-                break
-    return tags, front_cover(id3.getall("APIC"))
-
-
-def front_cover(pictures: list) -> dict:
-    """The front cover (picture type 3) of embedded pictures, else the first; or no cover."""
-    if not pictures:
-        return no_cover()
-    front = next((p for p in pictures if p.type == 3), pictures[0])
-    return {"present": True, "bytes": len(front.data), "mime": front.mime or None}
-
-
-def id3_chapters(id3) -> list[dict]:
-    """Chapters from ID3 CHAP frames (ID3v2 Chapter Frame Addendum), in the order of the
-    top-level CTOC frame when there is one, else by start time. An end time of 0xFFFFFFFF
-    (unknown) is None."""
-    if id3 is None:
-        return []
-    from mutagen.id3 import CTOCFlags
-
-    chaps = {fr.element_id: fr for fr in id3.getall("CHAP")}
-    tocs = id3.getall("CTOC")
-    top = [toc for toc in tocs if toc.flags & CTOCFlags.TOP_LEVEL] or tocs[:1]
-    order = [e for e in top[0].child_element_ids if e in chaps] if top else []
-    order += sorted((e for e in chaps if e not in order), key=lambda e: chaps[e].start_time)
-    out = []
-    for element_id in order:
-        fr = chaps[element_id]
-        title_frames = fr.sub_frames.getall("TIT2")
-        title = str(title_frames[0].text[0]) if title_frames and title_frames[0].text else ""
-        end_s = None if fr.end_time == 0xFFFF_FFFF else fr.end_time / 1000
-        out.append({"title": title, "start_s": fr.start_time / 1000, "end_s": end_s})
-    return out
-
-
-def vorbis_tags(comments, pictures=()) -> tuple[dict, dict]:
-    """Tags and cover from Vorbis comments (FLAC, Ogg Vorbis, Ogg Opus) and FLAC picture blocks.
-
-    In Ogg the cover is a base64 ``METADATA_BLOCK_PICTURE`` comment holding a FLAC picture block.
-    """
-    from mutagen.flac import Picture
-
-    tags = empty_tags()
-    fields = {}
-    for key, value in (comments or []):
-        fields.setdefault(key.upper(), []).append(value)
-    for key, names in VORBIS_FIELDS.items():
-        for name in names:
-            values = [v.strip() for v in fields.get(name, []) if v.strip()]
-            if values:
-                tags[key] = values[0]
-                break
-    found = list(pictures)
-    for encoded in fields.get("METADATA_BLOCK_PICTURE", []):
-        try:
-            found.append(Picture(base64.b64decode(encoded)))
-        except (binascii.Error, ValueError, struct.error):
-            continue
-    return tags, front_cover(found)
-
-
-def chapter_time_s(text: str) -> float | None:
-    """Seconds from ``HH:MM:SS.mmm`` (or ``MM:SS.mmm``), or None when it is not such a time."""
-    m = CHAPTER_TIME.fullmatch(text.strip())
-    if not m:
-        return None
-    hours, minutes, seconds = m.groups()
-    return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
-
-
-def vorbis_chapters(comments) -> tuple[list[dict], list[str]]:
-    """Chapters from ``CHAPTERnnn=HH:MM:SS.mmm`` / ``CHAPTERnnnNAME=…`` comments, and warnings.
-
-    A chapter ends where the next begins; the last one's end is None (the end of the audio).
-    """
-    fields = {}
-    for key, value in (comments or []):
-        fields.setdefault(key.upper(), value)
-    starts, warnings = [], []
-    for key, value in fields.items():
-        m = VORBIS_CHAPTER.fullmatch(key)
-        if not m:
-            continue
-        start_s = chapter_time_s(value)
-        if start_s is None:
-            warnings.append(f"{key}={value!r} is not a HH:MM:SS.mmm time; chapter skipped")
-            continue
-        starts.append((start_s, int(m.group(1)), fields.get(f"{key}NAME", "")))
-    starts.sort()
-    out = []
-    for i, (start_s, _, title) in enumerate(starts):
-        end_s = starts[i + 1][0] if i + 1 < len(starts) else None
-        out.append({"title": title, "start_s": start_s, "end_s": end_s})
-    return out, warnings
-
-
 # ---------------------------------------------------------------- measuring
 
 def measure_blocks(blocks, rate_hz: int, channels: int) -> dict:
@@ -313,50 +92,6 @@ def soundfile_blocks(path: Path, block_frames: int = BLOCK_FRAMES):
     yield from sf.blocks(str(path), blocksize=block_frames, dtype="float64", always_2d=True)
 
 
-def ffmpeg_exe() -> str:
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise RenderError("ffmpeg is missing: install the Python package imageio-ffmpeg") from None
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def ffmpeg_blocks(path: Path, rate_hz: int, channels: int, block_frames: int = BLOCK_FRAMES):
-    """Float64 blocks (n, channels) of any file ffmpeg decodes, read from a raw float32 pipe.
-
-    ffmpeg is told the rate and channel count so the raw stream's layout is known. Raises
-    RenderError naming the file with ffmpeg's message when decoding fails.
-    """
-    frame_bytes = 4 * channels
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path), "-vn",
-           "-f", "f32le", "-acodec", "pcm_f32le", "-ar", str(rate_hz), "-ac", str(channels), "-"]
-    with tempfile.TemporaryFile() as err:
-        try:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
-        except OSError as e:
-            raise RenderError(f"{path}: cannot start ffmpeg to decode it: {e.strerror or e}") from None
-        try:
-            rest = b""
-            while True:
-                data = proc.stdout.read(block_frames * frame_bytes)
-                if not data:
-                    break
-                data = rest + data
-                whole = len(data) // frame_bytes * frame_bytes
-                rest = data[whole:]
-                if whole:
-                    yield np.frombuffer(data[:whole], dtype="<f4").reshape(-1, channels).astype(np.float64)
-        finally:
-            proc.stdout.close()
-            if proc.poll() is None:
-                proc.kill()
-            code = proc.wait()
-        if code != 0:
-            err.seek(0)
-            message = err.read().decode("utf-8", errors="replace").strip()[-400:]
-            raise RenderError(f"{path}: ffmpeg could not decode the file (exit {code}): {message}")
-
-
 # ---------------------------------------------------------------- per format
 
 def describe_lossless(path: Path, kind: str) -> dict:
@@ -372,31 +107,45 @@ def describe_lossless(path: Path, kind: str) -> dict:
             "subtype": sfi.subtype, "sample_rate_hz": sfi.samplerate, "channels": sfi.channels,
             "n_frames": sfi.frames, "duration_s": sfi.frames / sfi.samplerate, "bit_depth": bits,
             "bitrate_kbps": None, "bitrate_mode": "lossless"}
-    tags, cover, chapters, loops, warnings = empty_tags(), no_cover(), [], [], []
+    loops = []
     if kind == "wav":
         if bits:
             info["bitrate_kbps"] = sfi.samplerate * sfi.channels * bits / 1000
-        chunks, warnings = riff_chunks(path)
-        for chunk_id, offset, size in chunks:
-            if chunk_id == b"smpl":
-                found, more = parse_smpl(read_chunk(path, offset, size))
-                loops += found
-                warnings += more
-            elif chunk_id == b"LIST":
-                for key, value in parse_riff_info(read_chunk(path, offset, size)).items():
-                    tags[key] = tags[key] or value
-        if any(cid in (b"id3 ", b"ID3 ") for cid, _, _ in chunks):
-            id3 = load_mutagen(path, "wav").tags
-            id3_values, cover = id3_tags(id3)
-            tags.update({k: v for k, v in id3_values.items() if v})
-            chapters = id3_chapters(id3)
+        found, loops = wav_chunks(path)
     else:
         flac = load_mutagen(path, "flac")
         info["bitrate_kbps"] = round(flac.info.bitrate / 1000, 1) if flac.info.bitrate else None
-        tags, cover = vorbis_tags(flac.tags, flac.pictures)
-        chapters, warnings = vorbis_chapters(flac.tags)
-    info.update({"tags": tags, "cover": cover, "chapters": chapters, "loops": loops, "warnings": warnings})
-    return info
+        found = file_tags.read_vorbis(flac.tags, flac.pictures)
+    return {**info, **tag_facts(found), "loops": loops}
+
+
+def wav_chunks(path: Path) -> tuple[file_tags.Found, list[dict]]:
+    """What a WAV's chunks hold: tags (the INFO list's, an ``id3 `` chunk's over them), cover and
+    chapters (from the ``id3 `` chunk), warnings; and the ``smpl`` loops."""
+    chunks, warnings = riff.read_chunks(path)
+    values, loops = file_tags.empty_tags(), []
+    for chunk in chunks:
+        if chunk.id == b"smpl":
+            found, more = riff.parse_smpl(riff.read_data(path, chunk))
+            loops += [asdict(loop) for loop in found]
+            warnings += more
+        elif chunk.id == b"LIST":
+            for key, value in file_tags.read_wav_info(riff.read_data(path, chunk)).items():
+                values[key] = values[key] or value
+    if not any(c.id in (b"id3 ", b"ID3 ") for c in chunks):
+        return file_tags.Found(values, warnings=tuple(warnings)), loops
+    id3 = file_tags.read_id3(load_mutagen(path, "wav").tags)
+    values.update({k: v for k, v in id3.tags.items() if v})
+    return file_tags.Found(values, id3.cover, id3.chapters, tuple(warnings)), loops
+
+
+def tag_facts(found: file_tags.Found) -> dict:
+    """``tags``, ``cover``, ``chapters`` and ``warnings`` as ``describe`` gives them."""
+    cover = {"present": False, "bytes": None, "mime": None}
+    if found.cover is not None:
+        cover = {"present": True, "bytes": found.cover.bytes, "mime": found.cover.mime}
+    return {"tags": found.tags, "cover": cover, "chapters": [asdict(mark) for mark in found.chapters],
+            "warnings": list(found.warnings)}
 
 
 def wav_codec(subtype: str) -> str:
@@ -445,14 +194,8 @@ def describe_lossy(path: Path, kind: str) -> dict:
             "n_frames": round(duration_s * rate_hz), "duration_s": duration_s, "bit_depth": None,
             "bitrate_kbps": round(ai.bitrate / 1000, 1) if getattr(ai, "bitrate", 0) else None,
             "bitrate_mode": mode}
-    if kind == "mp3":
-        tags, cover = id3_tags(audio.tags)
-        chapters, warnings = id3_chapters(audio.tags), []
-    else:
-        tags, cover = vorbis_tags(audio.tags)
-        chapters, warnings = vorbis_chapters(audio.tags)
-    info.update({"tags": tags, "cover": cover, "chapters": chapters, "loops": [], "warnings": warnings})
-    return info
+    found = file_tags.read_id3(audio.tags) if kind == "mp3" else file_tags.read_vorbis(audio.tags)
+    return {**info, **tag_facts(found), "loops": []}
 
 
 # ---------------------------------------------------------------- public
@@ -490,7 +233,7 @@ def describe(path: Path, measure: bool = True) -> dict:
             if measured["n_frames"] != info["n_frames"]:
                 info["warnings"].append(f"decoded {measured['n_frames']} frames, the header says {info['n_frames']}")
         else:
-            measured = measure_blocks(ffmpeg_blocks(path, rate_hz, channels), rate_hz, channels)
+            measured = measure_blocks(ffmpeg.decode_blocks(path, rate_hz, channels, BLOCK_FRAMES), rate_hz, channels)
             info["n_frames"] = measured["n_frames"]
             info["duration_s"] = measured["n_frames"] / rate_hz
         info["loudness_lufs"] = measured["loudness_lufs"]
@@ -508,64 +251,44 @@ def describe_score(manifest_path: Path) -> dict:
     ``channels``, ``cue_count``, ``speech_s`` (total length of the spoken sentences), ``layers``
     (name, source, start_s, end_s, gain_db), ``loudness_lufs``, ``true_peak_dbtp``,
     ``target_lufs``, ``chapters`` (title, start_s, end_s; empty when the manifest has none),
-    ``files`` (kind → path, exists, bytes; paths looked up beside the manifest,
-    where a render writes them), ``warnings``. Raises RenderError naming the file when it is
-    missing, not JSON, or lacks a key a manifest always has.
+    ``files`` (kind → path, exists, bytes; a stem's kind is ``stem NAME``; paths looked up beside
+    the manifest, where a render writes them), ``warnings``. Raises ScoreError naming the file
+    when it is missing, not JSON, or lacks a key a manifest always has.
     """
     manifest_path = Path(manifest_path)
-    try:
-        text = manifest_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RenderError(f"{manifest_path}: no such manifest") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise RenderError(f"{manifest_path}: cannot read the manifest: {getattr(e, 'strerror', None) or e}") from None
-    try:
-        m = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise RenderError(f"{manifest_path}: not a JSON manifest: {e.msg} at line {e.lineno}") from None
-    if not isinstance(m, dict):
-        raise RenderError(f"{manifest_path}: not a render manifest (the JSON is not an object)")
-    missing = [k for k in ("duration_s", "sample_rate", "channels", "cues", "layers") if k not in m]
-    if missing:
-        raise RenderError(f"{manifest_path}: not a render manifest, it has no {', '.join(map(repr, missing))}")
-    measured = m.get("measured") or {}
+    piece = manifest.overview(manifest.read(manifest_path), str(manifest_path))
+    named = {}
+    for kind, name in piece.files.items():
+        if isinstance(name, dict):  # the stems, by layer
+            named.update({f"stem {layer}": stem for layer, stem in name.items()})
+        else:
+            named[kind] = name
     files = {}
-    for kind, name in (m.get("files") or {}).items():
+    for kind, name in named.items():
         where = Path(name) if Path(name).is_absolute() else manifest_path.parent / Path(name).name
         exists = where.is_file()
         files[kind] = {"path": str(where), "exists": exists, "bytes": where.stat().st_size if exists else None}
     return {
         "manifest": str(manifest_path),
-        "name": m.get("name"),
-        "title": m.get("title"),
-        "author": m.get("author") or None,
-        "duration_s": m["duration_s"],
-        "sample_rate_hz": m["sample_rate"],
-        "channels": m["channels"],
-        "cue_count": len(m["cues"]),
-        "speech_s": sum(max(0.0, c.get("end_s", 0) - c.get("start_s", 0)) for c in m["cues"]),
-        "layers": [{"name": la.get("name"), "source": la.get("source"), "start_s": la.get("start_s"),
-                    "end_s": la.get("end_s"), "gain_db": la.get("gain_db")} for la in m["layers"]],
-        "loudness_lufs": measured.get("loudness_lufs"),
-        "true_peak_dbtp": measured.get("true_peak_dbtp"),
-        "target_lufs": (m.get("master") or {}).get("loudness_lufs"),
-        "chapters": [{"title": c.get("title"), "start_s": c.get("start_s"), "end_s": c.get("end_s")}
-                     for c in m.get("chapters") or []],
+        "name": piece.name,
+        "title": piece.title,
+        "author": piece.author,
+        "duration_s": piece.duration_s,
+        "sample_rate_hz": piece.sample_rate_hz,
+        "channels": piece.channels,
+        "cue_count": len(piece.cues),
+        "speech_s": sum(max(0.0, c.end_s - c.start_s) for c in piece.cues),
+        "layers": [asdict(layer) for layer in piece.layers],
+        "loudness_lufs": piece.loudness_lufs,
+        "true_peak_dbtp": piece.true_peak_dbtp,
+        "target_lufs": piece.target_lufs,
+        "chapters": [{"title": c.text, "start_s": c.start_s, "end_s": c.end_s} for c in piece.chapters],
         "files": files,
-        "warnings": list(m.get("warnings") or []),
+        "warnings": list(piece.warnings),
     }
 
 
 # ---------------------------------------------------------------- text table
-
-def clock(t_s: float) -> str:
-    """``M:SS.mmm`` or ``H:MM:SS.mmm``."""
-    ms = int(round(t_s * 1000))
-    h, ms = divmod(ms, 3_600_000)
-    m, ms = divmod(ms, 60_000)
-    s, ms = divmod(ms, 1000)
-    return f"{h}:{m:02d}:{s:02d}.{ms:03d}" if h else f"{m}:{s:02d}.{ms:03d}"
-
 
 def format_value(key: str, value) -> str:
     """One value as text, by what its key says it is."""

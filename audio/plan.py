@@ -8,10 +8,8 @@ sentences and pauses on a sample-exact timeline, and resolves each layer's span 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 
 from audio import score as score_module
 from audio import automation, script, timeexpr
@@ -132,24 +130,6 @@ class Plan:
         values["loop"] = LoopSettings(**d.get("loop", {}))
         values["tags"] = Tags(**d.get("tags", {}))
         return cls(**values)
-
-
-def read_manifest(path: Path) -> Plan:
-    """The plan recorded in a render's manifest (``NAME.json``); a ScoreError names what is wrong."""
-    file = str(path)
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise score_error(file, "", "manifest not found") from None
-    except OSError as e:
-        raise score_error(file, "", f"cannot read the manifest: {e.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise score_error(file, "", f"not a JSON manifest: {e}") from None
-    try:
-        return Plan.from_dict(doc)
-    except (KeyError, TypeError, AttributeError) as e:
-        raise score_error(file, "", f"not a render manifest: it does not hold a whole plan ({type(e).__name__}: "
-                          f"{e})") from None
 
 
 def stable_hash(name: str) -> int:

@@ -8,21 +8,19 @@ captions, the manifest and (if asked) stems and a picture are made from it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import platform
 import shutil
 import time
 from dataclasses import asdict, dataclass, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
-from audio import __version__, export, heap, loop, mixer
+from audio import export, heap, loop, manifest, mixer
 from audio.beside import Beside
 from audio.errors import RenderError
+from audio.files import staging
 from audio.files.floatfile import FloatFile
 from audio.master import LoudnessMeter, target
 from audio.plan import Plan
@@ -44,14 +42,6 @@ class _Mixed:
     offset: np.ndarray  # per channel, removed before mastering (a loop's DC)
 
 
-def versions() -> dict:
-    out = {"piece": __version__, "python": platform.python_version()}
-    for pkg in ("numpy", "scipy", "pyttsx3", "soundfile", "espeakng-loader", "imageio-ffmpeg", "mutagen"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[pkg] = version(pkg)
-    return out
-
-
 def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=None, span_s=None,
            stems=False, picture=False) -> dict:
     """Render ``plan`` into ``out_dir``; return the manifest. ``progress(n_samples)`` reports work.
@@ -64,8 +54,8 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     formats = _check_request(plan, out_dir, formats, picture)
     sr, ch = plan.sample_rate, plan.channels
     timings = {}
-    work = export.work_dir(out_dir, plan.name)
-    staged = export.Staged()
+    work = staging.work_dir(out_dir, plan.name)
+    staged = staging.Staged()
     try:
         t0 = time.perf_counter()
         mixed = _mix(plan, cache, work, stems, progress)
@@ -104,7 +94,7 @@ def _check_request(plan: Plan, out_dir: Path, formats, picture: bool) -> tuple:
         raise RenderError(f"{out_dir}: cannot create the output folder: {e.strerror}") from None
     if not os.access(out_dir, os.W_OK | os.X_OK):
         raise RenderError(f"{out_dir}: the output folder is not writable; earlier outputs are left as they were")
-    for name in export.clean_stale(out_dir, plan.name):
+    for name in staging.clean_stale(out_dir, plan.name):
         log.warning("removed %s, left behind by an interrupted render", out_dir / name)
     formats = tuple(formats or plan.master.formats)
     for fmt in formats:
@@ -160,58 +150,50 @@ def _make_seamless(mixed: _Mixed, plan: Plan) -> _Mixed:
 
 
 def _export(plan: Plan, out_dir: Path, formats: tuple, picture: bool, mixed: _Mixed, master_wav: Path,
-            mastered: target.MasterResult, span, staged: export.Staged, timings: dict) -> dict:
+            mastered: target.MasterResult, span, staged: staging.Staged, timings: dict) -> dict:
     """Every format from the float master, and stems; for a whole piece also the captions, the
     picture and the manifest, which is returned."""
-    sr, ch = plan.sample_rate, plan.channels
+    sr = plan.sample_rate
     seamless = plan.loop.seamless
     t0 = time.perf_counter()
-    podcast = plan.master.preset.startswith("podcast")
-    options = {"tags": asdict(plan.tags), "chapters": plan.chapters, "bit_depth": plan.master.bit_depth,
-               "mp3": plan.master.mp3, "seed": plan.seed, "rate_hz": sr,
-               "channels": 2 if podcast else ch,  # Apple refuses mono WAV/FLAC in podcasts
-               "first_sample": span[0] if span else 0,
-               "loop_samples": mixed.mix.frames if seamless else 0}
+    delivery = export.Delivery.from_plan(plan, first_sample=span[0] if span else 0,
+                                         loop_samples=mixed.mix.frames if seamless else 0)
     stem = plan.name if span is None else f"{plan.name}.preview"
-    written = export.write_formats(master_wav, out_dir, stem, formats, options, staged)
+    written = export.write_formats(master_wav, out_dir, stem, formats, delivery, staged)
     if span is None and mixed.stems:
         written["stems"] = _write_stems(mixed.stems, out_dir, plan, mastered.gain_db, seamless, staged)
     timings["export_s"] = time.perf_counter() - t0
 
-    measured = {"mix_lufs": mastered.mix_lufs, "gain_db": mastered.gain_db, "loudness_lufs": mastered.loudness_lufs,
-                "true_peak_dbtp": mastered.true_peak_dbtp}
+    measured = manifest.Measured(mastered.mix_lufs, mastered.gain_db, mastered.loudness_lufs,
+                                 mastered.true_peak_dbtp, mixed.mix.frames / sr)
     if span is not None:
-        return {"files": written, "span_s": [span[0] / sr, span[1] / sr], "measured": measured, "timings": timings}
+        return {"files": written, "span_s": [span[0] / sr, span[1] / sr], "measured": asdict(measured),
+                "timings": timings}
     written.update(export.write_captions(out_dir, plan.name, plan.cues, plan.chapters, plan.title,
                                          plan.author or "Narrator", staged))
-    result = plan.to_dict()
-    result.update({
-        "files": {**written, "json": str(out_dir / f"{plan.name}.json")},
-        "versions": versions(),
-        "measured": {**measured, "duration_s": mixed.mix.frames / sr},
-        "timings": timings,
-    })
+    json_path, png = out_dir / f"{plan.name}.json", out_dir / f"{plan.name}.png"
+    written["json"] = str(json_path)
+    if picture:
+        written["png"] = str(png)
+    result = manifest.build(plan, written, measured, timings)
     if picture:
         from audio import picture as picture_module
-        png = out_dir / f"{plan.name}.png"
         drawn_from = staged.temporary(written.get("wav") or written["flac"])
-        with export.atomic_path(png, staged) as tmp:
-            picture_module.draw(result, drawn_from, tmp)
-        result["files"]["png"] = str(png)
-    export.write_json(out_dir / f"{plan.name}.json", result, staged)
+        picture_module.draw(manifest.overview(result), drawn_from, png, staged=staged)
+    manifest.write(json_path, result, staged)
     return result
 
 
 def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float, seamless: bool,
-                 staged: export.Staged) -> dict:
+                 staged: staging.Staged) -> dict:
     """Each stem as float WAV, with the master's gain and no limiter: together they sum to the mix
     (before the limiter; a loop's stems each lose their own DC, as the mix lost theirs together)."""
     gain = 10 ** (gain_db / 20)
     written = {}
     for name, f in stems.items():
-        final = out_dir / f"{plan.name}.stem-{export.safe_name(name)}.wav"
+        final = out_dir / f"{plan.name}.stem-{staging.safe_name(name, 'layer')}.wav"
         offset = loop.dc_offset(f) if seamless else 0.0
-        with export.atomic_path(final, staged) as tmp:
+        with staging.atomic_path(final, staged) as tmp:
             writer = export.FloatWriter(tmp, plan.sample_rate, plan.channels)
             try:
                 for block in f.blocks(mixer.BLOCK_SAMPLES):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from audio import automation, effects, sources
 from audio.errors import score_error
+from audio.files.staging import safe_name
 from audio.schema import REQUIRED, Param, check, read_table, show_value, suggest
 from audio.timeexpr import MAX_DURATION_S, check_time_expr
 
@@ -255,7 +256,7 @@ def load(path) -> Score:
     sha = hashlib.sha256(raw + b"\0" + text_bytes).hexdigest()
     explicit = frozenset(f"{table}.{key}" for table in TABLES if isinstance(doc.get(table), dict)
                          for key in doc[table])
-    sc = Score(path=path, name=output_stem(path), text_path=text_path, text=text, sha256=sha,
+    sc = Score(path=path, name=safe_name(path.stem, "piece"), text_path=text_path, text=text, sha256=sha,
                piece=piece, voice=voice, pauses=pauses, cues=cues, layers=layers, master=master,
                chapters=chapters, loop=loop, explicit=explicit)
     return with_preset(sc, master.preset) if master.preset else sc
@@ -480,10 +481,3 @@ def with_preset(sc: Score, preset: str) -> Score:
             table, name = key.split(".")
             tables[table] = dataclasses.replace(tables[table], **{name: value})
     return dataclasses.replace(sc, **tables)
-
-
-def output_stem(path: Path) -> str:
-    """The output file stem: the score's file name, cleaned so it cannot leave the output folder."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip(".-") or "piece"
-    return stem
-

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audio import captions
+from audio.clock import clock
 
 
 @dataclass
@@ -308,3 +309,18 @@ def test_chapters_json_per_spec():
 def test_chapters_json_rejects_reversed_times_naming_them():
     with pytest.raises(ValueError, match=r"'Bad'.*start_s=5\.0, end_s=2\.0"):
         captions.chapters_json([Chapter("Bad", 5.0, 2.0)], "T")
+
+
+# ---------------------------------------------------------------- one clock for every time written
+
+@pytest.mark.parametrize("t_s, style, text", [
+    (3723.4567, {"mark": ",", "hours_width": 2}, "01:02:03,457"),  # SubRip
+    (59.9996, {"hours_width": 2}, "00:01:00.000"),  # WebVTT, Vorbis chapters: rounding carries
+    (360000.0, {"hours_width": 2}, "100:00:00.000"),  # hours keep growing
+    (61.25, {}, "1:01.250"),  # info's table
+    (3661.0, {}, "1:01:01.000"),
+    (125.4, {"places": 0}, "2:05"),  # the picture's axis and title
+    (125.4, {"places": 0, "hours_width": 1}, "0:02:05"),
+])
+def test_one_clock_writes_every_style(t_s, style, text):
+    assert clock(t_s, **style) == text

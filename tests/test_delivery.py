@@ -15,7 +15,7 @@ from mutagen.id3 import ID3
 from mutagen.mp3 import MP3, BitrateMode
 from mutagen.oggopus import OggOpus
 
-from audio import plan, render, score, tags
+from audio import info, plan, render, score
 from audio.errors import ScoreError
 from audio.speech.cache import ClipCache
 
@@ -195,8 +195,8 @@ def test_a_seamless_loop_has_no_seam(tmp_path):
         return np.mean(seg ** 2)
     elsewhere = [hf_energy(a) for a in range(sr, seam - sr, seam // 40)]
     assert hf_energy(seam) <= np.percentile(elsewhere, 95)
-    smpl = tags.read_smpl_chunk(tmp_path / "out" / "piece.wav")
-    assert (smpl["start"], smpl["end"], smpl["play_count"]) == (0, x.shape[0] - 1, 0)
+    loops = info.describe(tmp_path / "out" / "piece.wav", measure=False)["loops"]
+    assert loops == [{"start_frame": 0, "end_frame": x.shape[0] - 1, "play_count": 0, "type": "forward"}]
     raw = (tmp_path / "out" / "piece.wav").read_bytes()
     at = raw.index(b"smpl")
     assert int.from_bytes(raw[at + 4 * 9: at + 4 * 10], "little") == 1  # one loop

@@ -21,7 +21,8 @@ from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 
 from audio import info
-from audio.errors import RenderError
+from audio.errors import RenderError, ScoreError
+from audio.files import ffmpeg as bundled_ffmpeg
 
 TEXT = "First sentence here. Second sentence here.\nThird one.\n"
 SCORE = """
@@ -132,21 +133,21 @@ def test_describe_score_summarises_the_manifest(rendered):
 
 
 def test_describe_score_errors_name_the_manifest(tmp_path):
-    with pytest.raises(RenderError, match=r"nope\.json: no such manifest"):
+    with pytest.raises(ScoreError, match=r"nope\.json: no such manifest"):
         info.describe_score(tmp_path / "nope.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{\n  'x': 1\n}\n")
-    with pytest.raises(RenderError, match=r"bad\.json: not a JSON manifest: .* line 2"):
+    with pytest.raises(ScoreError, match=r"bad\.json: not a JSON manifest: .* line 2"):
         info.describe_score(bad)
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"duration_s": 1.0}))
-    with pytest.raises(RenderError, match=r"other\.json: not a render manifest, it has no 'sample_rate'"):
+    with pytest.raises(ScoreError, match=r"other\.json: not a render manifest, it has no 'sample_rate'"):
         info.describe_score(other)
 
 
 def test_ffmpeg_pipe_yields_bounded_blocks_covering_the_whole_file(rendered):
     out, manifest = rendered
-    sizes = [b.shape for b in info.ffmpeg_blocks(out / "tiny.mp3", 44100, 2, block_frames=1000)]
+    sizes = [b.shape for b in bundled_ffmpeg.decode_blocks(out / "tiny.mp3", 44100, 2, block_frames=1000)]
     assert max(n for n, _ in sizes) <= 1000 and {c for _, c in sizes} == {2}
     assert sum(n for n, _ in sizes) == manifest["total_samples"]
 

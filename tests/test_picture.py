@@ -12,14 +12,14 @@ import pytest
 import soundfile as sf
 from matplotlib.image import imread
 
-from audio import picture
+from audio import analysis, manifest, picture
 from audio.errors import RenderError, ScoreError
 
 RATE_HZ = 22050
 WIDTH_PX = 800
 
 
-def manifest_for(duration_s: float, **extra) -> dict:
+def manifest_for(duration_s: float, **extra) -> manifest.Overview:
     m = {"name": "test", "title": "Test piece", "duration_s": duration_s, "sample_rate": RATE_HZ, "channels": 2,
          "cues": [{"text": "A quiet sentence.", "start_s": 0.5, "end_s": 2.5},
                   {"text": "A loud one.", "start_s": 4.5, "end_s": 5.5}],
@@ -27,7 +27,13 @@ def manifest_for(duration_s: float, **extra) -> dict:
                     {"name": "sting", "source": "tone", "start_s": 3.0, "end_s": 4.0}],
          "measured": {"loudness_lufs": -16.0, "true_peak_dbtp": -1.0}}
     m.update(extra)
-    return m
+    return manifest.overview(m)
+
+
+def timeline(m: dict, axis_width_px: float) -> dict:
+    """The timeline of a manifest that has only duration_s, cues and layers."""
+    piece = manifest.overview({"sample_rate": RATE_HZ, "channels": 2, **m})
+    return picture.timeline_layout(piece.cues, piece.layers, piece.duration_s, axis_width_px)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +86,7 @@ def test_the_spectrogram_panel_is_bright_at_each_halfs_frequency(drawn):
     _, _, img = drawn
     left, top, width, height = picture.panel_boxes_px(WIDTH_PX, 2)["spectrogram"]
     rows = img[top: top + height, left + 5: left + width - 5, :3].mean(axis=2)  # brightness, top row first
-    edges = picture.log_bands_hz(picture.SPEC_LOW_HZ, RATE_HZ / 2, height)
+    edges = analysis.log_bands_hz(analysis.SPEC_LOW_HZ, RATE_HZ / 2, height)
 
     def row_of(freq_hz):
         return height - 1 - int(np.searchsorted(edges, freq_hz) - 1)
@@ -106,7 +112,7 @@ def test_timeline_bars_sit_at_their_times():
          "cues": [{"text": "One.", "start_s": 1.0, "end_s": 2.0}, {"text": "Two.", "start_s": 6.0, "end_s": 7.5}],
          "layers": [{"name": "bed", "start_s": 0.0, "end_s": 10.0},
                     {"name": "event", "start_s": 2.5, "end_s": 7.5}]}
-    layout = picture.timeline_layout(m, 1000)
+    layout = timeline(m, 1000)
     assert [(c["x0_px"], c["x1_px"]) for c in layout["cues"]] == [(100.0, 200.0), (600.0, 750.0)]
     assert [(la["name"], la["row"], la["x0_px"], la["x1_px"]) for la in layout["layers"]] == [
         ("bed", 0, 0.0, 1000.0), ("event", 1, 250.0, 750.0)]
@@ -118,7 +124,7 @@ def test_a_layer_label_goes_beside_a_bar_too_short_for_it():
     m = {"duration_s": 100.0, "cues": [],
          "layers": [{"name": "a-long-layer-name", "start_s": 10.0, "end_s": 11.0},
                     {"name": "late-layer-name", "start_s": 98.0, "end_s": 99.0}]}
-    early, late = picture.timeline_layout(m, 500)["layers"]
+    early, late = timeline(m, 500)["layers"]
     assert (early["label"], early["label_align"]) == ("a-long-layer-name", "left")
     assert early["label_x_px"] == pytest.approx(55.0 + picture.LABEL_PAD_PX)  # right of its bar
     assert (late["label"], late["label_align"]) == ("late-layer-name", "right")
@@ -132,7 +138,7 @@ def test_sentence_labels_only_where_there_is_room():
                   {"text": "Crowded.", "start_s": 30.0, "end_s": 30.5},
                   {"text": "Next.", "start_s": 30.6, "end_s": 31.0},
                   {"text": "Silent.", "start_s": 40.0, "end_s": 40.0}]}
-    cues = picture.timeline_layout(m, 1000)["cues"]
+    cues = timeline(m, 1000)["cues"]
     assert [c["text"] for c in cues] == [text, "Crowded.", "Next."]  # a cue with no speech is not drawn
     room = 200 - 2 * picture.LABEL_PAD_PX  # 10 s → 30 s
     fits = int(room // picture.CHAR_PX)
@@ -145,7 +151,7 @@ def test_sentence_labels_only_where_there_is_room():
 
 def test_a_manifest_without_a_duration_is_an_error():
     with pytest.raises(RenderError, match="duration_s must be positive"):
-        picture.timeline_layout({"name": "x", "duration_s": 0, "cues": [], "layers": []}, 500)
+        picture.timeline_layout((), (), 0.0, 500)
 
 
 # ---------------------------------------------------------------- streaming analysis
@@ -155,22 +161,22 @@ def test_waveform_columns_do_not_depend_on_the_block_size(tmp_path):
     x = (rng.standard_normal((50_001, 2)) * 0.2).astype(np.float32)
     path = tmp_path / "n.wav"
     sf.write(str(path), x, RATE_HZ, subtype="FLOAT")
-    edges = picture.column_edges(x.shape[0], 300)
+    edges = analysis.column_edges(x.shape[0], 300)
     want_min = [x[a:b].min() for a, b in zip(edges[:-1], edges[1:])]
     want_rms = [np.sqrt(np.mean(x[a:b].astype(np.float64) ** 2)) for a, b in zip(edges[:-1], edges[1:])]
     for block in (1000, 7919, 1 << 20):
-        cols = picture.waveform_columns(path, 300, block_frames=block)
-        np.testing.assert_array_equal(cols["min"], want_min)
-        np.testing.assert_allclose(cols["rms"], want_rms, rtol=1e-9)
+        cols = analysis.waveform_columns(path, 300, block_frames=block)
+        np.testing.assert_array_equal(cols.min, want_min)
+        np.testing.assert_allclose(cols.rms, want_rms, rtol=1e-9)
 
 
 def test_a_file_shorter_than_the_panel_fills_every_column(tmp_path):
     path = tmp_path / "short.wav"
     sf.write(str(path), np.linspace(-1, 1, 100)[:, None], RATE_HZ, subtype="FLOAT")
-    cols = picture.waveform_columns(path, 400)
-    assert np.isfinite(cols["max"]).all() and np.isfinite(cols["rms"]).all()
-    assert cols["max"][0] < 0 < cols["max"][-1]
-    assert np.all(np.diff(cols["max"]) >= 0)
+    cols = analysis.waveform_columns(path, 400)
+    assert np.isfinite(cols.max).all() and np.isfinite(cols.rms).all()
+    assert cols.max[0] < 0 < cols.max[-1]
+    assert np.all(np.diff(cols.max) >= 0)
 
 
 def test_memory_does_not_grow_with_the_file(tmp_path):
@@ -182,8 +188,8 @@ def test_memory_does_not_grow_with_the_file(tmp_path):
                 f.write(np.full((RATE_HZ * 10, 2), 0.1))
         tracemalloc.start()
         try:
-            picture.waveform_columns(path, 400)
-            picture.spectrogram_columns(path, 400, 100)
+            analysis.waveform_columns(path, 400)
+            analysis.spectrogram_columns(path, 400, 100)
             peaks.append(tracemalloc.get_traced_memory()[1])
         finally:
             tracemalloc.stop()
@@ -210,11 +216,11 @@ def test_a_sine_reads_its_level_in_its_band_and_nothing_far_from_it(tmp_path):
     path = tmp_path / "sine.wav"
     t = np.arange(2 * RATE_HZ) / RATE_HZ
     sf.write(str(path), 0.5 * np.sin(2 * np.pi * 3000 * t), RATE_HZ, subtype="FLOAT")
-    spec = picture.spectrogram_columns(path, 20, 120)
-    edges = spec["edges_hz"]
+    spec = analysis.spectrogram_columns(path, 20, 120)
+    edges = spec.edges_hz
     assert (edges[0], edges[-1]) == pytest.approx((20.0, RATE_HZ / 2))
     band = int(np.searchsorted(edges, 3000)) - 1
-    level_db = spec["db"][band]
+    level_db = spec.db[band]
     assert np.all(np.abs(level_db - 20 * np.log10(0.5)) < 1.5), level_db  # −6 dB, up to Hann scalloping
-    assert spec["db"][int(np.searchsorted(edges, 100)) - 1].max() < -80
-    assert spec["db"][int(np.searchsorted(edges, 200)) - 1].max() < level_db.min() - 60
+    assert spec.db[int(np.searchsorted(edges, 100)) - 1].max() < -80
+    assert spec.db[int(np.searchsorted(edges, 200)) - 1].max() < level_db.min() - 60

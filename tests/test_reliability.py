@@ -267,8 +267,8 @@ def test_two_renders_of_one_score_at_once_leave_valid_outputs_and_cache(tmp_path
 def test_a_missing_ffmpeg_names_the_package_to_install(monkeypatch):
     import builtins
 
-    from audio import export
     from audio.errors import RenderError
+    from audio.files import ffmpeg
     real_import = builtins.__import__
 
     def no_imageio_ffmpeg(name, *args, **kwargs):
@@ -277,7 +277,7 @@ def test_a_missing_ffmpeg_names_the_package_to_install(monkeypatch):
         return real_import(name, *args, **kwargs)
     monkeypatch.setattr(builtins, "__import__", no_imageio_ffmpeg)
     with pytest.raises(RenderError, match="install the Python package imageio-ffmpeg"):
-        export.ffmpeg_exe()
+        ffmpeg.exe()
 
 
 def test_a_tts_failure_names_the_sentence_and_the_voice(tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ from mutagen.id3 import ID3, CTOCFlags
 from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 
-from audio import tags
+from audio.files import tags
 from audio.errors import RenderError
 
 RATE_HZ = 44100
@@ -107,7 +107,7 @@ def sine(n_frames: int, channels: int) -> np.ndarray:
 
 def test_mp3_id3v23_frames_chapters_and_cover(tmp_path, png):
     path = encode_sine(tmp_path / "a.mp3", "libmp3lame", "-id3v2_version", "3", "-metadata", "title=Old")
-    tags.write_mp3_tags(path, TAGS, CHAPTERS, png)
+    tags.write_id3(path, TAGS, CHAPTERS, png)
 
     assert path.read_bytes()[:5] == b"ID3\x03\x00"
     id3 = ID3(path)
@@ -145,8 +145,8 @@ def test_mp3_id3v23_frames_chapters_and_cover(tmp_path, png):
 def test_mp3_without_id3_tag_retagging_replaces_chapters_and_jpeg_cover(tmp_path, png, jpeg):
     path = encode_sine(tmp_path / "b.mp3", "libmp3lame", "-id3v2_version", "0", "-write_xing", "0")
     assert path.read_bytes()[:3] != b"ID3"
-    tags.write_mp3_tags(path, TAGS, CHAPTERS, png)
-    tags.write_mp3_tags(path, {"title": "Second", "year": "", "artist": None}, [Chapter("Only", 0, 1)], jpeg)
+    tags.write_id3(path, TAGS, CHAPTERS, png)
+    tags.write_id3(path, {"title": "Second", "year": "", "artist": None}, [Chapter("Only", 0, 1)], jpeg)
 
     id3 = ID3(path)
     assert id3.version == (2, 3, 0) and id3["TIT2"].text == ["Second"]
@@ -160,7 +160,7 @@ def test_mp3_without_id3_tag_retagging_replaces_chapters_and_jpeg_cover(tmp_path
 
 def test_mp3_no_chapters_means_no_toc(tmp_path):
     path = encode_sine(tmp_path / "c.mp3", "libmp3lame")
-    tags.write_mp3_tags(path, {"title": "T"}, [], None)
+    tags.write_id3(path, {"title": "T"}, [], None)
     id3 = ID3(path)
     assert not id3.getall("CHAP") and not id3.getall("CTOC") and not id3.getall("APIC")
 
@@ -168,13 +168,13 @@ def test_mp3_no_chapters_means_no_toc(tmp_path):
 def test_mp3_bad_year_and_bad_cover_are_named(tmp_path):
     path = encode_sine(tmp_path / "d.mp3", "libmp3lame")
     with pytest.raises(ValueError, match="'last spring'"):
-        tags.write_mp3_tags(path, {"year": "last spring"}, [], None)
+        tags.write_id3(path, {"year": "last spring"}, [], None)
     not_image = tmp_path / "cover.gif"
     not_image.write_bytes(b"GIF89a....")
     with pytest.raises(RenderError, match="cover.gif.*PNG or JPEG"):
-        tags.write_mp3_tags(path, {}, [], not_image)
+        tags.write_id3(path, {}, [], not_image)
     with pytest.raises(RenderError, match="missing.png"):
-        tags.write_mp3_tags(path, {}, [], tmp_path / "missing.png")
+        tags.write_id3(path, {}, [], tmp_path / "missing.png")
 
 
 # ---------------------------------------------------------------- FLAC / Ogg Vorbis / Opus
@@ -199,8 +199,8 @@ def test_flac_vorbis_comments_chapters_and_picture(tmp_path, png):
     data = sine(RATE_HZ, 2)
     sf.write(path, data, RATE_HZ, subtype="PCM_16")
     before, _ = sf.read(path, dtype="int16")
-    tags.write_vorbis_tags(path, {**TAGS, "title": "Draft"}, CHAPTERS + [Chapter("Extra", 1, 1)], None)
-    tags.write_vorbis_tags(path, TAGS, CHAPTERS, png)
+    tags.write_vorbis(path, {**TAGS, "title": "Draft"}, CHAPTERS + [Chapter("Extra", 1, 1)], None)
+    tags.write_vorbis(path, TAGS, CHAPTERS, png)
 
     flac = FLAC(path)
     check_vorbis_comments(flac.tags)
@@ -216,7 +216,7 @@ def test_flac_vorbis_comments_chapters_and_picture(tmp_path, png):
 def test_ogg_vorbis_from_soundfile_cover_as_metadata_block_picture(tmp_path, jpeg):
     path = tmp_path / "a.ogg"
     sf.write(path, sine(RATE_HZ, 2), RATE_HZ, format="OGG", subtype="VORBIS")
-    tags.write_vorbis_tags(path, TAGS, CHAPTERS, jpeg)
+    tags.write_vorbis(path, TAGS, CHAPTERS, jpeg)
 
     ogg = OggVorbis(path)
     check_vorbis_comments(ogg.tags)
@@ -237,7 +237,7 @@ def test_ogg_vorbis_from_soundfile_cover_as_metadata_block_picture(tmp_path, jpe
 
 def test_opus_from_ffmpeg(tmp_path, png):
     path = encode_sine(tmp_path / "a.opus", "libopus")
-    tags.write_vorbis_tags(path, TAGS, CHAPTERS, png)
+    tags.write_vorbis(path, TAGS, CHAPTERS, png)
     opus = OggOpus(path)
     check_vorbis_comments(opus.tags)
     assert Picture(base64.b64decode(opus.tags["METADATA_BLOCK_PICTURE"][0])).data == png.read_bytes()
@@ -248,75 +248,4 @@ def test_opus_from_ffmpeg(tmp_path, png):
 def test_vorbis_tags_refuse_other_files(tmp_path):
     path = encode_sine(tmp_path / "x.ogg.mp3", "libmp3lame")
     with pytest.raises(RenderError, match=r"x\.ogg\.mp3: not a FLAC, Ogg Vorbis or Ogg Opus"):
-        tags.write_vorbis_tags(path, TAGS, [], None)
-
-
-# ---------------------------------------------------------------- WAV smpl chunk
-
-def raw_chunks(blob: bytes) -> list[tuple[bytes, int, int]]:
-    """(id, offset, size) of each RIFF chunk, walked by hand."""
-    assert blob[:4] == b"RIFF" and blob[8:12] == b"WAVE"
-    out, pos = [], 12
-    while pos + 8 <= len(blob):
-        cid, size = struct.unpack("<4sI", blob[pos:pos + 8])
-        out.append((cid, pos, size))
-        pos += 8 + size + (size & 1)
-    assert pos == len(blob), "chunks must exactly fill the file"
-    return out
-
-
-@pytest.mark.parametrize("subtype, channels, n_frames", [("PCM_16", 2, 1000), ("FLOAT", 1, 777), ("PCM_24", 1, 1001)])
-def test_smpl_chunk_bytes_and_audio_unchanged(tmp_path, subtype, channels, n_frames):
-    path = tmp_path / "loop.wav"
-    sf.write(path, sine(n_frames, channels), RATE_HZ, subtype=subtype)
-    before, _ = sf.read(path, dtype="float64", always_2d=True)
-    old_chunks = raw_chunks(path.read_bytes())
-
-    tags.add_smpl_chunk(path, 0, n_frames - 1, RATE_HZ)
-
-    blob = path.read_bytes()
-    assert struct.unpack("<I", blob[4:8])[0] == len(blob) - 8
-    chunks = raw_chunks(blob)
-    assert [c[0] for c in chunks] == [c[0] for c in old_chunks] + [b"smpl"]
-    cid, pos, size = chunks[-1]
-    assert pos % 2 == 0 and size == 60
-    fields = struct.unpack("<15I", blob[pos + 8:pos + 68])
-    assert fields == (0, 0, round(1e9 / RATE_HZ), 60, 0, 0, 0, 1, 0,  # header
-                      0, 0, 0, n_frames - 1, 0, 0)  # loop: id, forward, start, end, fraction, infinite
-    after, rate_hz = sf.read(path, dtype="float64", always_2d=True)
-    assert rate_hz == RATE_HZ and after.shape == (n_frames, channels) and np.array_equal(before, after)
-    assert sf.info(str(path)).frames == n_frames
-    assert tags.read_smpl_chunk(path) == {"start": 0, "end": n_frames - 1, "play_count": 0, "type": 0,
-                                          "sample_period_ns": 22676}
-    assert_decodes_cleanly(path)
-
-
-def test_smpl_chunk_is_replaced_not_repeated(tmp_path):
-    path = tmp_path / "loop.wav"
-    sf.write(path, sine(500, 2), RATE_HZ, subtype="PCM_16")
-    size_before = path.stat().st_size
-    tags.add_smpl_chunk(path, 0, 499, RATE_HZ)
-    tags.add_smpl_chunk(path, 100, 200, RATE_HZ)
-    assert path.stat().st_size == size_before + 68
-    assert [c[0] for c in raw_chunks(path.read_bytes())].count(b"smpl") == 1
-    assert tags.read_smpl_chunk(path)["start"] == 100 and tags.read_smpl_chunk(path)["end"] == 200
-
-
-def test_smpl_read_without_chunk_and_argument_errors(tmp_path):
-    path = tmp_path / "plain.wav"
-    sf.write(path, sine(100, 1), RATE_HZ, subtype="PCM_16")
-    original = path.read_bytes()
-    assert tags.read_smpl_chunk(path) is None
-    with pytest.raises(ValueError, match="end=100"):
-        tags.add_smpl_chunk(path, 0, 100, RATE_HZ)
-    with pytest.raises(ValueError, match="sample_rate_hz=48000"):
-        tags.add_smpl_chunk(path, 0, 99, 48000)
-    with pytest.raises(ValueError, match="start=50, end=10"):
-        tags.add_smpl_chunk(path, 50, 10, RATE_HZ)
-    assert path.read_bytes() == original, "a refused call leaves the file untouched"
-    not_wav = tmp_path / "x.flac"
-    sf.write(not_wav, sine(100, 1), RATE_HZ)
-    with pytest.raises(RenderError, match="x.flac.*RIFF WAVE"):
-        tags.add_smpl_chunk(not_wav, 0, 10, RATE_HZ)
-    with pytest.raises(RenderError, match="x.flac.*RIFF WAVE"):
-        tags.read_smpl_chunk(not_wav)
+        tags.write_vorbis(path, TAGS, [], None)

@@ -1,1 +1,2 @@
-"""Files on disk: how outputs, cache entries and working audio are read and written."""
+"""Files on disk: atomic staging of outputs and cache entries, RIFF chunks, tags and cover images,
+ffmpeg, and the float frames a render works in."""

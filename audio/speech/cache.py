@@ -3,13 +3,11 @@ clips (gained and through their effects, as the mixer plays them)."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import inspect
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from dataclasses import replace
 from functools import lru_cache
@@ -18,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from audio import __version__
+from audio.files import staging
 from audio.speech.clip import Clip, speakable, synthesize
 from audio.speech.engine import VoiceSettings, get_engine
 
@@ -134,25 +133,6 @@ class ClipCache:
         return x
 
 
-@contextlib.contextmanager
-def _atomic(path: Path, durable: bool):
-    """A file to write ``path`` through: written beside it, then renamed into place (flushed to
-    disk first if ``durable``); on any failure the partial file is removed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _spoken_digest(pcm: np.ndarray, words: np.ndarray, starts: np.ndarray) -> str:
     h = hashlib.sha256(pcm.tobytes())
     h.update("\0".join(words.tolist()).encode())
@@ -182,8 +162,9 @@ def _write_spoken(path: Path, clip: Clip):
     pcm = _pcm(clip.samples)
     words = np.array([w for w, _ in clip.words], dtype=str)
     starts = np.array([pos for _, pos in clip.words], dtype=np.int64)
-    with _atomic(path, durable=True) as f:
-        np.savez(f, pcm=pcm, words=words, starts=starts, digest=np.array(_spoken_digest(pcm, words, starts)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging.write_with(path, lambda f: np.savez(f, pcm=pcm, words=words, starts=starts,
+                                                digest=np.array(_spoken_digest(pcm, words, starts))))
 
 
 def _read_voiced(path: Path) -> np.ndarray:
@@ -195,5 +176,6 @@ def _read_voiced(path: Path) -> np.ndarray:
 
 
 def _write_voiced(path: Path, x: np.ndarray):
-    with _atomic(path, durable=False) as f:
-        np.savez(f, x=x, digest=np.array(hashlib.sha256(x.tobytes()).hexdigest()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging.write_with(path, lambda f: np.savez(f, x=x, digest=np.array(hashlib.sha256(x.tobytes()).hexdigest())),
+                       fsync=False)  # a torn entry fails its checksum and is made again
