@@ -55,16 +55,7 @@ class LayerPlan:
     effects: list = field(default_factory=list)  # effect chain on the generator's sound
 
 
-@dataclass(frozen=True)
-class MasterSettings:
-    """How the piece is mastered and delivered."""
-
-    preset: str
-    loudness_lufs: float
-    true_peak_dbtp: float
-    formats: tuple
-    mp3: str
-    bit_depth: int
+MasterSettings = score_module.Master  # how the piece is mastered and delivered: the [master] table as checked
 
 
 @dataclass(frozen=True)
@@ -213,7 +204,7 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
     p = sc.piece
     return Plan(name=sc.name, title=p.title, author=p.author, sample_rate=sr,
                 channels=p.channels, seed=p.seed, total_samples=total, duration_s=total / sr,
-                cues=cues, layers=layers, master=MasterSettings(**asdict(sc.master)),
+                cues=cues, layers=layers, master=sc.master,
                 score_sha256=sc.sha256, engine=_engine_versions(cues), warnings=warnings,
                 chapters=_chapters(sc, sentences, cues, time_of, total, sr),
                 loop=LoopSettings(bool(loop and loop.seamless), loop.crossfade if loop else 2.0),
