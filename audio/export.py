@@ -18,6 +18,7 @@ import soundfile as sf
 
 from audio import captions
 from audio.files import ffmpeg, riff, staging, tags
+from audio.score import written_channels
 
 if TYPE_CHECKING:
     from audio.plan import Plan, Tags
@@ -50,7 +51,8 @@ DITHER_GRID = 1 << 16  # dither noise is drawn per 65,536-sample stretch of the 
 @dataclass(frozen=True)
 class Delivery:
     """How the master becomes files: their tags and chapters, bit depth, MP3 mode, dither seed,
-    rate and channels, where in the piece the master starts, and the loop (0 for none)."""
+    rate, the channels of the files and of the mix (fewer when a mono mix is written twice), where
+    in the piece the master starts, and the loop (0 for none)."""
 
     tags: Tags
     chapters: tuple  # plan.Chapter
@@ -59,15 +61,17 @@ class Delivery:
     seed: int
     rate_hz: int
     channels: int
+    mix_channels: int
     first_sample: int = 0
     loop_samples: int = 0
 
     @classmethod
     def from_plan(cls, plan: Plan, first_sample: int = 0, loop_samples: int = 0) -> Delivery:
-        """The delivery a plan asks for; a podcast is always stereo (Apple refuses mono WAV/FLAC)."""
-        podcast = plan.master.preset.startswith("podcast")
+        """The delivery a plan asks for; a podcast preset writes a mono mix as two identical channels
+        (Apple refuses one-channel WAV and FLAC), in every format, so every file reads the same."""
         return cls(plan.tags, tuple(plan.chapters), plan.master.bit_depth, plan.master.mp3, plan.seed,
-                   plan.sample_rate, 2 if podcast else plan.channels, first_sample, loop_samples)
+                   plan.sample_rate, written_channels(plan.master.preset, plan.channels), plan.channels,
+                   first_sample, loop_samples)
 
     @property
     def cover(self) -> Path | None:
@@ -104,15 +108,17 @@ def quantize(block: np.ndarray, bits: int, dither: np.ndarray) -> np.ndarray:
 
 
 class FloatWriter:
-    """Streams float blocks to a 32-bit float WAV (the master, and stems)."""
+    """Streams float blocks to a 32-bit float WAV (the master, and stems); a mono block written to
+    a two-channel file goes into both channels."""
 
     def __init__(self, path: Path, rate_hz: int, channels: int):
         self.path = path
+        self.channels = channels
         self.file = sf.SoundFile(str(path), "w", samplerate=rate_hz, channels=channels, format="WAV",
                                  subtype="FLOAT")
 
     def write(self, block: np.ndarray):
-        self.file.write(block.astype(np.float32))
+        self.file.write(np.repeat(block.astype(np.float32), self.channels // block.shape[1], axis=1))
 
     def close(self):
         self.file.close()
@@ -131,12 +137,11 @@ def zero_peak_timestamp(path: Path):
 
 
 def convert_pcm(master: Path, final_tmp: Path, fmt: str, delivery: Delivery):
-    """The float master as WAV/FLAC of the delivery's bit depth (dithered unless float), mono
-    duplicated when it asks for 2 channels and the master is mono; a WAV gets the tags in its INFO
-    chunk."""
-    bits, channels = delivery.bit_depth, delivery.channels
+    """The float master as WAV/FLAC of the delivery's bit depth (dithered unless float); a WAV gets
+    the tags in its INFO chunk."""
+    bits = delivery.bit_depth
     with sf.SoundFile(str(master)) as src, sf.SoundFile(
-            str(final_tmp), "w", samplerate=src.samplerate, channels=channels, format=fmt.upper(),
+            str(final_tmp), "w", samplerate=src.samplerate, channels=src.channels, format=fmt.upper(),
             subtype=PCM_SUBTYPES[bits]) as dst:
         if fmt == "wav":
             tags.write_wav_info(dst, asdict(delivery.tags))
@@ -145,8 +150,9 @@ def convert_pcm(master: Path, final_tmp: Path, fmt: str, delivery: Delivery):
             if bits == 32:
                 out = block.astype(np.float32)
             else:
-                out = quantize(block, bits, tpdf_dither(delivery.seed, position, block.shape[0], block.shape[1]))
-            dst.write(np.repeat(out, channels // out.shape[1], axis=1))  # dual mono: the same samples twice
+                dither = tpdf_dither(delivery.seed, position, block.shape[0], delivery.mix_channels)
+                out = quantize(block, bits, np.repeat(dither, block.shape[1] // delivery.mix_channels, axis=1))
+            dst.write(out)
             position += block.shape[0]
     if bits == 32 and fmt == "wav":
         zero_peak_timestamp(final_tmp)

@@ -16,7 +16,8 @@ added to it:
   path}, ``json``, ``png``) → path;
 - ``versions``: package → version;
 - ``measured``: ``mix_lufs``, ``gain_db``, ``loudness_lufs`` and ``true_peak_dbtp`` (of the
-  written master), ``duration_s``;
+  written master, as a meter reads the files), ``duration_s``, ``channels`` (of the files: a podcast
+  preset writes a mono mix as two identical channels);
 - ``timings``: seconds per pass (``mix_s``, ``master_s``, ``export_s``).
 
 Checks outside the project read ``duration_s``, ``sample_rate``, ``channels``; ``cues[]`` with
@@ -56,6 +57,7 @@ class Measured:
     loudness_lufs: float
     true_peak_dbtp: float
     duration_s: float
+    channels: int
 
 
 @dataclass(frozen=True)

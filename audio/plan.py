@@ -170,7 +170,7 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
     if loop and loop.seamless and 2 * round(loop.crossfade * sr) >= total:
         raise score_error(file, "loop.crossfade", f"{loop.crossfade:g} s is too long for a piece of {total / sr:.2f} s; "
                           "a seamless loop's crossfade must be under half its length")
-    warnings = []
+    warnings = list(sc.warnings)
 
     def time_of(expr, where):
         kind, text, offset = timeexpr.parse_time_expr(expr)

@@ -24,6 +24,7 @@ from audio.files import staging
 from audio.files.floatfile import FloatFile
 from audio.master import LoudnessMeter, target
 from audio.plan import Plan
+from audio.score import written_channels
 from audio.speech.cache import ClipCache
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     out_dir = Path(out_dir)
     formats = _check_request(plan, out_dir, formats, picture)
     sr, ch = plan.sample_rate, plan.channels
+    out_ch = written_channels(plan.master.preset, ch)  # a podcast's mono mix is written twice
     timings = {}
     work = staging.work_dir(out_dir, plan.name)
     staged = staging.Staged()
@@ -70,8 +72,8 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
             span = (min(round(span_s[0] * sr), frames), min(round(span_s[1] * sr), frames))
         master_wav = work / "master.wav"
         mastered = target.master_to_target(mixed.mix, mixed.envelope, mixed.step_power, sr, plan.master,
-                                           lambda: export.FloatWriter(master_wav, sr, ch), mixed.offset, span,
-                                           plan.score or plan.name)
+                                           lambda: export.FloatWriter(master_wav, sr, out_ch), mixed.offset, span,
+                                           plan.score or plan.name, copies=out_ch // ch)
         timings["master_s"] = time.perf_counter() - t0
 
         result = _export(plan, out_dir, formats, picture, mixed, master_wav, mastered, span, staged, timings)
@@ -161,11 +163,12 @@ def _export(plan: Plan, out_dir: Path, formats: tuple, picture: bool, mixed: _Mi
     stem = plan.name if span is None else f"{plan.name}.preview"
     written = export.write_formats(master_wav, out_dir, stem, formats, delivery, staged)
     if span is None and mixed.stems:
-        written["stems"] = _write_stems(mixed.stems, out_dir, plan, mastered.gain_db, seamless, staged)
+        written["stems"] = _write_stems(mixed.stems, out_dir, plan, delivery.channels, mastered.gain_db, seamless,
+                                        staged)
     timings["export_s"] = time.perf_counter() - t0
 
     measured = manifest.Measured(mastered.mix_lufs, mastered.gain_db, mastered.loudness_lufs,
-                                 mastered.true_peak_dbtp, mixed.mix.frames / sr)
+                                 mastered.true_peak_dbtp, mixed.mix.frames / sr, delivery.channels)
     if span is not None:
         return {"files": written, "span_s": [span[0] / sr, span[1] / sr], "measured": asdict(measured),
                 "timings": timings}
@@ -184,17 +187,18 @@ def _export(plan: Plan, out_dir: Path, formats: tuple, picture: bool, mixed: _Mi
     return result
 
 
-def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float, seamless: bool,
+def _write_stems(stems: dict, out_dir: Path, plan: Plan, channels: int, gain_db: float, seamless: bool,
                  staged: staging.Staged) -> dict:
-    """Each stem as float WAV, with the master's gain and no limiter: together they sum to the mix
-    (before the limiter; a loop's stems each lose their own DC, as the mix lost theirs together)."""
+    """Each stem as float WAV of the mix's written ``channels``, with the master's gain and no
+    limiter: together they sum to the mix (before the limiter; a loop's stems each lose their own
+    DC, as the mix lost theirs together)."""
     gain = 10 ** (gain_db / 20)
     written = {}
     for name, f in stems.items():
         final = out_dir / f"{plan.name}.stem-{staging.safe_name(name, 'layer')}.wav"
         offset = loop.dc_offset(f) if seamless else 0.0
         with staging.atomic_path(final, staged) as tmp:
-            writer = export.FloatWriter(tmp, plan.sample_rate, plan.channels)
+            writer = export.FloatWriter(tmp, plan.sample_rate, channels)
             try:
                 for block in f.blocks(mixer.BLOCK_SAMPLES):
                     writer.write((block - offset) * gain)

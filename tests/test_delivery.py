@@ -97,24 +97,6 @@ def test_flac_and_opus_carry_vorbis_comments_and_chapters(episode):
         assert f["CHAPTER001"] == ["00:00:00.000"] and f["CHAPTER003NAME"] == ["A new paragraph starts."]
 
 
-def test_a_mono_podcast_is_mono_mp3_but_dual_mono_wav(tmp_path):
-    p = make(tmp_path, preset="podcast-mono", formats=["wav", "mp3"])
-    assert p.channels == 1 and p.master.loudness_lufs == -19.0
-    render.render(p, ClipCache(), tmp_path / "out")
-    wav, _ = sf.read(tmp_path / "out" / "piece.wav")
-    assert wav.shape[1] == 2 and np.array_equal(wav[:, 0], wav[:, 1])
-    probe = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(tmp_path / "out" / "piece.mp3")],
-                           capture_output=True, text=True).stderr
-    assert re.search(r"Audio: mp3.*mono", probe)
-    assert ebur128(tmp_path / "out" / "piece.mp3")["lufs"] == pytest.approx(-19.0, abs=1.0)
-
-
-def test_explicit_master_keys_override_the_preset(tmp_path):
-    p = make(tmp_path, BODY + "\n[master]\npreset = \"broadcast\"\nloudness_lufs = -20.0\n")
-    assert p.master.loudness_lufs == -20.0 and p.master.preset == "broadcast"
-    assert make(tmp_path, BODY + "\n[master]\npreset = \"streaming\"\n").master.loudness_lufs == -14.0
-
-
 def test_mp3_vbr_and_24_bit_flac(tmp_path):
     p = make(tmp_path, BODY + '\n[master]\nformats = ["flac", "mp3"]\nmp3 = "vbr2"\nbit_depth = 24\n')
     render.render(p, ClipCache(), tmp_path / "out")
