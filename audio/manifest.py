@@ -3,8 +3,9 @@
 A manifest is the plan (``Plan.to_dict``, which ``Plan.from_dict`` reads back) and what the render
 added to it:
 
-- the plan: ``name``, ``title``, ``author``, ``sample_rate``, ``channels``, ``seed``,
-  ``total_samples``, ``duration_s``; ``cues[]`` (``index``, ``text``, ``line``, ``start_sample``,
+- the plan: ``name``, ``title``, ``author``, ``sample_rate``, ``channels`` (of the mix), ``seed``,
+  ``total_samples`` (mixed: a seamless loop mixes its crossfade more, folded into its start),
+  ``duration_s`` (of the files as written); ``cues[]`` (``index``, ``text``, ``line``, ``start_sample``,
   ``n_samples``, ``voice`` {``name``, ``rate``, ``pitch``, ``volume``}, ``gain_db``, ``start_s``,
   ``end_s``, ``words`` [[word, start_s, end_s]], ``effects``); ``layers[]`` (``name``, ``source``,
   ``params``, ``gain_db``, ``start_sample``, ``end_sample``, ``fade_in_s``, ``fade_out_s``,
