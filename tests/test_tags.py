@@ -142,6 +142,20 @@ def test_mp3_id3v23_frames_chapters_and_cover(tmp_path, png):
     assert_decodes_cleanly(path)
 
 
+def test_mp3_chap_frames_are_stored_in_time_order(tmp_path):
+    # mutagen stores frames by size: a long first title used to put the first chapter last
+    chapters = [Chapter("A much longer opening chapter title", 0.0, 0.3), Chapter("B", 0.3, 0.6),
+                Chapter("Mid", 0.6, 1.0)]
+    path = encode_sine(tmp_path / "o.mp3", "libmp3lame")
+    tags.write_id3(path, TAGS, chapters, None)
+    raw = path.read_bytes()
+    stored = [raw[m.start() + 10: raw.index(b"\0", m.start() + 10)] for m in re.finditer(b"CHAP", raw)]
+    assert stored == [b"chp0", b"chp1", b"chp2"]
+    assert [c["title"] for c in ffmpeg_chapters(path)] == [c.title for c in chapters]  # ffmpeg reads file order
+    assert [c.element_id for c in ID3(path).getall("CHAP")] == ["chp0", "chp1", "chp2"]
+    assert_decodes_cleanly(path)
+
+
 def test_mp3_without_id3_tag_retagging_replaces_chapters_and_jpeg_cover(tmp_path, png, jpeg):
     path = encode_sine(tmp_path / "b.mp3", "libmp3lame", "-id3v2_version", "0", "-write_xing", "0")
     assert path.read_bytes()[:3] != b"ID3"

@@ -175,8 +175,37 @@ def write_id3(path, tags, chapters, cover: Path | None = None):
                          child_element_ids=ids, sub_frames=[]))
         id3.update_to_v23()
         id3.save(path, v2_version=3)
+        chap_frames_in_time_order(path)
     except (MutagenError, OSError) as e:
         raise RenderError(f"{path}: could not write the ID3 tag: {e}") from e
+
+
+def chap_frames_in_time_order(path: Path):
+    """Put the CHAP frames of a file's ID3v2.3 tag in start-time order, in the places they hold.
+
+    mutagen stores frames by size, but readers such as ffmpeg list chapters in the order of their
+    frames, whatever the CTOC says. ID3v2.3 frame headers (id3.org ID3v2.3.0, 3.3) are a 4-byte id,
+    a 4-byte big-endian size and 2 flag bytes; a CHAP frame starts with its element id (ending in a
+    NUL) and its start time in ms. A tag with header flags (unsynchronised, extended) is left as is.
+    """
+    with open(path, "r+b") as f:
+        header = f.read(10)
+        if header[:4] != b"ID3\x03" or header[5] != 0:
+            return
+        size = sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(header[6:10]))  # syncsafe
+        body = f.read(size)
+        frames, pos = [], 0
+        while pos + 10 <= len(body) and body[pos] != 0:
+            (length,) = struct.unpack(">I", body[pos + 4:pos + 8])
+            frames.append(body[pos:pos + 10 + length])
+            pos += 10 + length
+
+        def start_ms(frame: bytes) -> int:
+            at = frame.index(b"\0", 10) + 1
+            return struct.unpack(">I", frame[at:at + 4])[0]
+        in_order = iter(sorted((fr for fr in frames if fr[:4] == b"CHAP"), key=start_ms))
+        f.seek(10)
+        f.write(b"".join(next(in_order) if fr[:4] == b"CHAP" else fr for fr in frames))
 
 
 def read_id3(id3) -> Found:
