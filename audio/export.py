@@ -45,6 +45,7 @@ FORMATS = {
     "opus": Format("opus", ".opus", False, ("-c:a", "libopus", "-b:a", "128k")),
 }
 PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
+OGG_SERIALS = 1 << 31  # ffmpeg's serial_offset is a non-negative int
 DITHER_GRID = 1 << 16  # dither noise is drawn per 65,536-sample stretch of the piece, seeded by its index
 
 
@@ -175,6 +176,8 @@ def write_format(master: Path, final: Path, fmt: str, delivery: Delivery, staged
             convert_pcm(master, tmp, fmt, delivery)
         else:
             args = FORMATS[fmt].codec_args + tuple(mp3_args(delivery.mp3_mode) if fmt == "mp3" else ())
+            if fmt in ("ogg", "opus"):  # ffmpeg's stream serial is random: two renders would differ
+                args += ("-serial_offset", str(delivery.seed % OGG_SERIALS))
             ffmpeg.encode(master, tmp, args, muxer=fmt, what=fmt)
         if fmt == "wav":
             if delivery.loop_samples:

@@ -74,6 +74,13 @@ def test_every_format_meets_the_podcast_preset_after_encoding(episode, name, tol
     assert measured["dbtp"] <= -1.0 + (0.0 if name.endswith(("wav", "flac")) else 0.5)
 
 
+def test_the_same_score_gives_the_same_bytes_in_every_format(episode, tmp_path):
+    p, out = episode
+    render.render(p, ClipCache(), tmp_path)
+    for fmt in ["wav", "flac", "mp3", "ogg", "opus", "srt", "vtt", "transcript.json", "chapters.json"]:
+        assert (tmp_path / f"piece.{fmt}").read_bytes() == (out / f"piece.{fmt}").read_bytes(), fmt
+
+
 def test_mp3_carries_id3v23_tags_and_chapters(episode):
     p, out = episode
     id3 = ID3(out / "piece.mp3", translate=False)  # as stored, not upgraded to v2.4 frames

@@ -27,9 +27,11 @@ def exe() -> str:
 def encode(src: Path, dst: Path, codec_args, muxer: str, what: str):
     """Encode ``src`` into ``dst`` with ``codec_args``, as ``muxer``, dropping ``src``'s metadata.
 
-    Raises RenderError with ffmpeg's message, saying it could not encode ``what``.
+    Bit-exact: no encoder version or random stream serial in the file, so the same input gives the
+    same bytes. Raises RenderError with ffmpeg's message, saying it could not encode ``what``.
     """
-    cmd = [exe(), *QUIET, "-y", "-i", str(src), *codec_args, "-map_metadata", "-1", "-f", muxer, str(dst)]
+    cmd = [exe(), *QUIET, "-y", "-i", str(src), *codec_args, "-map_metadata", "-1", "-fflags", "+bitexact",
+           "-f", muxer, str(dst)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RenderError(f"ffmpeg could not encode {what}: {proc.stderr.strip()[-ERROR_TAIL_CHARS:]}")
