@@ -8,6 +8,7 @@ is tagged and staged atomically (``files.staging``) before the render commits th
 from __future__ import annotations
 
 import json
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,21 +29,27 @@ BLOCK = 1 << 17
 
 @dataclass(frozen=True)
 class Format:
-    """How one output format is written: by soundfile (lossless) or by ffmpeg (lossy)."""
+    """How one output format is written: by soundfile (lossless) or by ffmpeg (lossy, through
+    ``muxer``), and which kind of tag it carries."""
 
     name: str
     suffix: str
     lossless: bool
+    tags: str  # "riff" (WAV INFO), "vorbis", "id3" or "mp4"
     codec_args: tuple = ()
-    loops: bool = True  # can hold a seamless loop (MP3's encoder padding breaks one)
+    muxer: str = ""
+    loops: bool = True  # can hold a seamless loop (MP3's and AAC's encoder delay and padding break one)
 
 
+AAC_ARGS = ("-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart")  # the index first: plays while it loads
 FORMATS = {
-    "wav": Format("wav", ".wav", True),
-    "flac": Format("flac", ".flac", True),
-    "mp3": Format("mp3", ".mp3", False, ("-c:a", "libmp3lame"), loops=False),
-    "ogg": Format("ogg", ".ogg", False, ("-c:a", "libvorbis", "-q:a", "6")),
-    "opus": Format("opus", ".opus", False, ("-c:a", "libopus", "-b:a", "128k")),
+    "wav": Format("wav", ".wav", True, "riff"),
+    "flac": Format("flac", ".flac", True, "vorbis"),
+    "mp3": Format("mp3", ".mp3", False, "id3", ("-c:a", "libmp3lame"), "mp3", loops=False),
+    "ogg": Format("ogg", ".ogg", False, "vorbis", ("-c:a", "libvorbis", "-q:a", "6"), "ogg"),
+    "opus": Format("opus", ".opus", False, "vorbis", ("-c:a", "libopus", "-b:a", "128k"), "opus"),
+    "m4a": Format("m4a", ".m4a", False, "mp4", AAC_ARGS + ("-brand", "M4A "), "ipod", loops=False),
+    "m4b": Format("m4b", ".m4b", False, "mp4", AAC_ARGS + ("-brand", "M4B "), "ipod", loops=False),
 }
 PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
 OGG_SERIALS = 1 << 31  # ffmpeg's serial_offset is a non-negative int
@@ -170,22 +177,39 @@ def mp3_args(mode: str) -> list[str]:
 
 def write_format(master: Path, final: Path, fmt: str, delivery: Delivery, staged: staging.Staged | None = None):
     """One output file from the float master, tagged, staged (or renamed into place) when complete."""
+    f = FORMATS[fmt]
     tag_values = asdict(delivery.tags)
     with staging.atomic_path(final, staged) as tmp:
-        if FORMATS[fmt].lossless:
+        if f.lossless:
             convert_pcm(master, tmp, fmt, delivery)
         else:
-            args = FORMATS[fmt].codec_args + tuple(mp3_args(delivery.mp3_mode) if fmt == "mp3" else ())
-            if fmt in ("ogg", "opus"):  # ffmpeg's stream serial is random: two renders would differ
-                args += ("-serial_offset", str(delivery.seed % OGG_SERIALS))
-            ffmpeg.encode(master, tmp, args, muxer=fmt, what=fmt)
-        if fmt == "wav":
+            encode(master, tmp, f, delivery)
+        if f.tags == "riff":
             if delivery.loop_samples:
                 riff.add_smpl_chunk(tmp, 0, delivery.loop_samples - 1, delivery.rate_hz)
-        elif fmt == "mp3":
+        elif f.tags == "id3":
             tags.write_id3(tmp, tag_values, delivery.chapters, delivery.cover)
+        elif f.tags == "mp4":
+            tags.write_mp4(tmp, tag_values, delivery.cover, audiobook=fmt == "m4b")
         else:
             tags.write_vorbis(tmp, tag_values, delivery.chapters, delivery.cover)
+
+
+def encode(master: Path, tmp: Path, f: Format, delivery: Delivery):
+    """A lossy format through ffmpeg: MP3 in the delivery's mode, Ogg with a stream serial from the
+    seed (ffmpeg's is random, so two renders would differ), MP4 with its chapters."""
+    args = f.codec_args
+    if f.name == "mp3":
+        args += tuple(mp3_args(delivery.mp3_mode))
+    if f.muxer in ("ogg", "opus"):
+        args += ("-serial_offset", str(delivery.seed % OGG_SERIALS))
+    if f.tags != "mp4":
+        ffmpeg.encode(master, tmp, args, muxer=f.muxer, what=f.name)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        chapters = Path(folder) / "chapters.ffmetadata"
+        chapters.write_text(tags.ffmetadata_chapters(delivery.chapters), encoding="utf-8")
+        ffmpeg.encode(master, tmp, args, muxer=f.muxer, what=f.name, chapters=chapters)
 
 
 def write_formats(master: Path, out_dir: Path, stem: str, formats, delivery: Delivery,

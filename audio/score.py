@@ -83,7 +83,8 @@ LAYER_FIELDS = (
     Param("effects", [], "effect chain on the generator's sound, before fades and gain (`piece effects`)"),
 )
 
-FORMATS = ("wav", "flac", "mp3", "ogg", "opus")
+FORMATS = ("wav", "flac", "mp3", "ogg", "opus", "m4a", "m4b")
+GAPPED_FORMATS = ("mp3", "m4a", "m4b")  # the encoder's delay and padding break a seamless loop
 
 
 @dataclass(frozen=True)
@@ -454,16 +455,17 @@ def check_cover(cover: Path, file: str, where: str) -> str:
 
 
 def check_master(master: Master, loop: Loop | None, file: str):
-    """The rules across [master] and [loop]: an MP3 mode that exists, FLAC depth, no seamless MP3."""
+    """The rules across [master] and [loop]: an MP3 mode that exists, FLAC depth, no seamless MP3 or AAC."""
     if not MP3_MODE_RE.match(master.mp3):
         raise score_error(file, "master.mp3", f'must be "cbrKBPS" (cbr32 .. cbr320) or "vbrN" (vbr0 .. vbr9), '
                           f"got {show_value(master.mp3)}")
     if master.bit_depth == 32 and "flac" in master.formats:
         raise score_error(file, "master.bit_depth", "FLAC holds at most 24-bit samples, got 32; use 16 or 24, "
                           'or drop "flac" from master.formats')
-    if loop and loop.seamless and "mp3" in master.formats:
-        raise score_error(file, "loop.seamless", 'MP3 cannot loop without a gap (the encoder pads the start and '
-                          'end); drop "mp3" from master.formats for a loop, or use ogg/opus')
+    gapped = [f for f in master.formats if f in GAPPED_FORMATS]
+    if loop and loop.seamless and gapped:
+        raise score_error(file, "loop.seamless", f"{gapped[0].upper()} cannot loop without a gap (the encoder pads "
+                          f'the start and end); drop "{gapped[0]}" from master.formats for a loop, or use ogg/opus')
 
 
 def with_options(sc: Score, preset=None, mp3=None, seamless=None, duration_s=None, formats=None) -> Score:
