@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from audio import score as score_module
 from audio import automation, script, timeexpr
 from audio.errors import TTSError, score_error
+from audio.files import cover
 from audio.speech import helper
 from audio.speech.cache import ClipCache
 from audio.speech.engine import VoiceSettings, get_engine
@@ -171,7 +172,7 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
     if seam and 2 * seam >= total:
         raise score_error(file, "loop.crossfade", f"{loop.crossfade:g} s is too long for a piece of {total / sr:.2f} s; "
                           "a seamless loop's crossfade must be under half its length")
-    warnings = list(sc.warnings)
+    warnings = list(sc.warnings) + _check_cover(sc)
 
     def time_of(expr, where):
         kind, text, offset = timeexpr.parse_time_expr(expr)
@@ -236,6 +237,21 @@ def _through_the_seam(layers: list, total: int, seam: int, warnings: list, file:
         warnings.append(f"{file}: loop.seamless: the fades at the seam are left out, so the loop does not dip "
                         f"where it repeats: {', '.join(dropped)}")
     return out
+
+
+def _check_cover(sc) -> list:
+    """A cover that misses Apple's artwork rules is refused under a podcast preset, else a warning."""
+    if not sc.piece.cover:
+        return []
+    problems = cover.apple_problems(cover.read_image(sc.piece.cover))
+    if not problems:
+        return []
+    low, high = cover.APPLE_SIDE_PX
+    what = (f"{sc.piece.cover}: {'; '.join(problems)} (Apple Podcasts takes a square JPEG or PNG in RGB, "
+            f"{low} to {high} px a side)")
+    if score_module.is_podcast(sc.master.preset):
+        raise score_error(str(sc.path), "piece.cover", f"{what}; preset {sc.master.preset!r} is for Apple Podcasts")
+    return [f"{sc.path}: piece.cover: {what}"]
 
 
 def _check_length_estimate(sc, sentences):

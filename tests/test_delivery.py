@@ -134,6 +134,20 @@ def test_m4a_and_m4b_carry_tags_cover_and_chapters_that_ffmpeg_and_mutagen_read(
     assert described["loudness_lufs"] == pytest.approx(ebur128(path)["lufs"], abs=0.2)
 
 
+def test_a_cover_apple_would_refuse_is_a_warning_and_under_a_podcast_preset_an_error(tmp_path):
+    (tmp_path / "wide.png").write_bytes(png_bytes(1600, 526))
+    (tmp_path / "grey.png").write_bytes(png_bytes(1400, 1400, colour_type=0))
+    wide = BODY.replace("seed = 5", 'seed = 5\ncover = "wide.png"')
+    p = make(tmp_path, wide)
+    warning = next(w for w in p.warnings if "piece.cover" in w)
+    assert "1600×526 px is not square" in warning and "526 px is outside 1400–3000 px" in warning
+    with pytest.raises(ScoreError, match="not square") as e:
+        make(tmp_path, wide, preset="podcast")
+    assert e.value.where == "piece.cover"
+    with pytest.raises(ScoreError, match="grey, not RGB"):
+        make(tmp_path, BODY.replace("seed = 5", 'seed = 5\ncover = "grey.png"'), preset="podcast-mono")
+
+
 def test_mp3_carries_id3v23_tags_and_chapters(episode):
     p, out = episode
     id3 = ID3(out / "piece.mp3", translate=False)  # as stored, not upgraded to v2.4 frames
