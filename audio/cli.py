@@ -133,6 +133,26 @@ def _run(fn):
         signal.signal(signal.SIGTERM, previous)
 
 
+class _Phases:
+    """One progress bar per phase of a render (mixing, mastering, writing files), each to its total."""
+
+    def __init__(self, name: str):
+        self.name, self.phase, self.bar = name, None, None
+
+    def __call__(self, phase: str, n: int, total: int):
+        if phase != self.phase:
+            self.close()
+            self.phase = phase
+            self.bar = click.progressbar(length=total, label=f"{self.name}: {phase}", file=sys.stderr,
+                                         show_eta=True).__enter__()
+        self.bar.update(n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
 @main.command()
 @click.argument("scores", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
@@ -206,9 +226,13 @@ def render(scores, out_dir, fmts, cache_dir, preset, mp3_mode, stems, seamless, 
                     raise click.BadParameter(f"{start_s:g} s is past the end of {plan.name} ({plan.duration_s:.1f} s)",
                                              param_hint="--from")
                 span_s = (start_s, min(end_s or plan.duration_s, plan.duration_s))
-            with _bar(show, plan.total_samples, f"{plan.name}: mixing") as bar:
-                manifest = render_module.render(plan, cache, out_dir, progress=None if bar is None else bar.update,
-                                                span_s=span_s, stems=stems, picture=picture)
+            phases = _Phases(plan.name) if show else None
+            try:
+                manifest = render_module.render(plan, cache, out_dir, progress=phases, span_s=span_s, stems=stems,
+                                                picture=picture)
+            finally:
+                if phases:
+                    phases.close()
             m = manifest["measured"]
             if not quiet:
                 what = f"{span_s[0]:.1f}–{span_s[1]:.1f} s of {plan.duration_s:.1f} s" if span_s else \

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -213,13 +213,16 @@ def encode(master: Path, tmp: Path, f: Format, delivery: Delivery):
 
 
 def write_formats(master: Path, out_dir: Path, stem: str, formats, delivery: Delivery,
-                  staged: staging.Staged | None = None) -> dict:
-    """Every asked format, two at a time (ffmpeg and soundfile release the GIL); {format: path}."""
+                  staged: staging.Staged | None = None, done=None) -> dict:
+    """Every asked format, two at a time (ffmpeg and soundfile release the GIL); {format: path}.
+    ``done()`` is called, on this thread, as each file is finished."""
     paths = {fmt: out_dir / f"{stem}{FORMATS[fmt].suffix}" for fmt in formats}
     with ThreadPoolExecutor(max_workers=2) as pool:
         jobs = [pool.submit(write_format, master, path, fmt, delivery, staged) for fmt, path in paths.items()]
-        for job in jobs:
+        for job in as_completed(jobs):
             job.result()
+            if done:
+                done()
     return {fmt: str(path) for fmt, path in paths.items()}
 
 

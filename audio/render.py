@@ -45,7 +45,11 @@ class _Mixed:
 
 def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=None, span_s=None,
            stems=False, picture=False) -> dict:
-    """Render ``plan`` into ``out_dir``; return the manifest. ``progress(n_samples)`` reports work.
+    """Render ``plan`` into ``out_dir``; return the manifest.
+
+    ``progress(phase, n, total)`` reports work as it is done: ``n`` more of ``total`` in each phase,
+    in order "mixing" (samples), "mastering" (samples; "mastering, try 2" and on when the loudness
+    search needs another pass) and "writing files" (files).
 
     ``span_s`` (start, end in seconds) renders a preview: the whole piece is mixed and measured, so
     the span's samples are exactly those of the full render there, but only the span is written,
@@ -73,10 +77,12 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
         master_wav = work / "master.wav"
         mastered = target.master_to_target(mixed.mix, mixed.envelope, mixed.step_power, sr, plan.master,
                                            lambda: export.FloatWriter(master_wav, sr, out_ch), mixed.offset, span,
-                                           plan.score or plan.name, copies=out_ch // ch)
+                                           plan.score or plan.name, copies=out_ch // ch,
+                                           progress=_mastering_progress(progress, mixed.mix.frames))
         timings["master_s"] = time.perf_counter() - t0
 
-        result = _export(plan, out_dir, formats, picture, mixed, master_wav, mastered, span, staged, timings)
+        result = _export(plan, out_dir, formats, picture, mixed, master_wav, mastered, span, staged, timings,
+                         progress)
         staged.commit()  # every file into place at once: an interrupted render leaves the earlier set
     except OSError as e:
         raise RenderError(f"{e.filename or out_dir}: cannot write: {e.strerror}; earlier outputs are left as "
@@ -133,11 +139,18 @@ def _mix(plan: Plan, cache: ClipCache, work: Path, stems: bool, progress) -> _Mi
                         stem_files[name] = FloatFile(work / f"stem-{len(stem_files)}.f32", ch)
                     stem_files[name].append(x)
             if progress:
-                progress(block.shape[0])
+                progress("mixing", block.shape[0], plan.total_samples)
     envelope.finish()
     for f in [mix, *stem_files.values()]:
         f.close_writing()
     return _Mixed(mix, stem_files, envelope, meter.step_power, np.zeros(ch))
+
+
+def _mastering_progress(progress, frames: int):
+    """The mastering passes' progress(attempt, n) as the render's phases."""
+    if progress is None:
+        return None
+    return lambda attempt, n: progress("mastering" if attempt == 1 else f"mastering, try {attempt}", n, frames)
 
 
 def _make_seamless(mixed: _Mixed, plan: Plan) -> _Mixed:
@@ -152,7 +165,7 @@ def _make_seamless(mixed: _Mixed, plan: Plan) -> _Mixed:
 
 
 def _export(plan: Plan, out_dir: Path, formats: tuple, picture: bool, mixed: _Mixed, master_wav: Path,
-            mastered: target.MasterResult, span, staged: staging.Staged, timings: dict) -> dict:
+            mastered: target.MasterResult, span, staged: staging.Staged, timings: dict, progress=None) -> dict:
     """Every format from the float master, and stems; for a whole piece also the captions, the
     picture and the manifest, which is returned."""
     sr = plan.sample_rate
@@ -161,7 +174,8 @@ def _export(plan: Plan, out_dir: Path, formats: tuple, picture: bool, mixed: _Mi
     delivery = export.Delivery.from_plan(plan, first_sample=span[0] if span else 0,
                                          loop_samples=mixed.mix.frames if seamless else 0)
     stem = plan.name if span is None else f"{plan.name}.preview"
-    written = export.write_formats(master_wav, out_dir, stem, formats, delivery, staged)
+    done = None if progress is None else lambda: progress("writing files", 1, len(formats))
+    written = export.write_formats(master_wav, out_dir, stem, formats, delivery, staged, done)
     if span is None and mixed.stems:
         written["stems"] = _write_stems(mixed.stems, out_dir, plan, delivery.channels, mastered.gain_db, seamless,
                                         staged)
