@@ -192,6 +192,7 @@ def render(scores, out_dir, fmts, cache_dir, preset, mp3_mode, stems, seamless, 
             raise click.BadParameter(f"{end_s:g} s is not after --from ({start_s:g} s)", param_hint="--to")
 
     def body():
+        from audio import export, info
         from audio import manifest as manifest_module
         from audio import plan as plan_module
         from audio import render as render_module
@@ -234,13 +235,20 @@ def render(scores, out_dir, fmts, cache_dir, preset, mp3_mode, stems, seamless, 
                 if phases:
                     phases.close()
             m = manifest["measured"]
+            files = {kind: Path(f) for kind, f in manifest["files"].items() if isinstance(f, str)}
+            sizes = {kind: f.stat().st_size for kind, f in files.items() if kind in export.FORMATS}  # the audio's
             if not quiet:
                 what = f"{span_s[0]:.1f}–{span_s[1]:.1f} s of {plan.duration_s:.1f} s" if span_s else \
                     f"{plan.duration_s:.1f} s"
-                click.echo(f"{plan.name}: {what}, {m['loudness_lufs']:.1f} LUFS, "
-                           f"{m['true_peak_dbtp']:.1f} dBTP → "
-                           + ", ".join(Path(p).name for p in manifest["files"].values() if isinstance(p, str))
+                click.echo(f"{plan.name}: {what}, {m['loudness_lufs']:.1f} LUFS, {m['true_peak_dbtp']:.1f} dBTP → "
+                           + ", ".join(f.name + (f" ({info.size_text(sizes[kind])})" if kind in sizes else "")
+                                       for kind, f in files.items())
                            + f" ({time.perf_counter() - t0:.1f} s)")
+            if sizes.get("mp3", 0) > export.PODCAST_MAX_BYTES:
+                fits = export.mp3_mode_that_fits(m["duration_s"])
+                log.warning(f"{plan.name}: the MP3 is {info.size_text(sizes['mp3'])}, over the "
+                            f"{info.size_text(export.PODCAST_MAX_BYTES)} many podcast hosts take; "
+                            + (f"--mp3 {fits} fits" if fits else "no MP3 mode fits: split the piece"))
             log.info("%s: %d clips synthesized, %d cache reads; %d clips put through effects, %d from the cache; "
                      "timings %s", plan.name, cache.synthesized, cache.hits, cache.voiced_made, cache.voiced_hits,
                      {k: round(v, 2) for k, v in manifest["timings"].items()})

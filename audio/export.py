@@ -19,7 +19,7 @@ import soundfile as sf
 
 from audio import captions
 from audio.files import ffmpeg, riff, staging, tags
-from audio.score import written_channels
+from audio.score import MP3_CBR_KBPS, written_channels
 
 if TYPE_CHECKING:
     from audio.plan import Plan, Tags
@@ -52,6 +52,7 @@ FORMATS = {
     "m4b": Format("m4b", ".m4b", False, "mp4", AAC_ARGS + ("-brand", "M4B "), "ipod", loops=False),
 }
 PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
+PODCAST_MAX_BYTES = 200_000_000  # many podcast hosts refuse a larger episode
 OGG_SERIALS = 1 << 31  # ffmpeg's serial_offset is a non-negative int
 DITHER_GRID = 1 << 16  # dither noise is drawn per 65,536-sample stretch of the piece, seeded by its index
 
@@ -173,6 +174,14 @@ def mp3_args(mode: str) -> list[str]:
     if mode.startswith("vbr"):
         return ["-q:a", mode[3:]]
     return ["-b:a", f"{mode[3:]}k"]
+
+
+def mp3_mode_that_fits(duration_s: float, max_bytes: float | None = None) -> str | None:
+    """The highest constant MP3 bit rate whose file of ``duration_s`` stays under ``max_bytes``
+    (PODCAST_MAX_BYTES: what many podcast hosts take), with 1 % for tags and framing; None if none does."""
+    max_bytes = PODCAST_MAX_BYTES if max_bytes is None else max_bytes
+    fitting = [kbps for kbps in MP3_CBR_KBPS if kbps * 1000 / 8 * duration_s * 1.01 <= max_bytes]
+    return f"cbr{max(fitting)}" if fitting else None
 
 
 def write_format(master: Path, final: Path, fmt: str, delivery: Delivery, staged: staging.Staged | None = None):

@@ -303,6 +303,15 @@ def describe_score(manifest_path: Path) -> dict:
 
 # ---------------------------------------------------------------- text table
 
+def size_text(n_bytes: int) -> str:
+    """A file size as podcast hosts count it (1 MB = 1,000,000 bytes): "2.4 MB", "512 kB"."""
+    if n_bytes >= 1e9:
+        return f"{n_bytes / 1e9:.2f} GB"
+    if n_bytes >= 1e6:
+        return f"{n_bytes / 1e6:.1f} MB"
+    return f"{n_bytes / 1e3:.0f} kB"
+
+
 def format_value(key: str, value) -> str:
     """One value as text, by what its key says it is."""
     if value is None:
@@ -319,7 +328,9 @@ def format_value(key: str, value) -> str:
         if key.endswith("_kbps"):
             return f"{value:.1f}"
         return f"{value:.6g}"
-    if isinstance(value, int) and key.endswith(("bytes", "frames")):
+    if isinstance(value, int) and key.endswith("bytes"):
+        return f"{value:,} ({size_text(value)})"
+    if isinstance(value, int) and key.endswith("frames"):
         return f"{value:,}"
     return " / ".join(str(value).splitlines()) if str(value) else '""'
 
@@ -363,7 +374,7 @@ def table(info: dict) -> str:
         elif key == "files" and isinstance(value, dict):
             rows.append((key, ""))
             for kind, f in value.items():
-                state = f"{f['bytes']:,} bytes" if f.get("exists") else "missing"
+                state = f"{f['bytes']:,} bytes, {size_text(f['bytes'])}" if f.get("exists") else "missing"
                 rows.append((f"  {kind}", f"{f['path']} ({state})"))
         elif isinstance(value, dict):
             rows.append((key, ""))

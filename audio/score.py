@@ -108,7 +108,8 @@ PRESETS = {
     "broadcast": Preset(-23.0, -1.0),  # EBU R128
     "streaming": Preset(-14.0, -1.0),
 }
-MP3_MODE_RE = re.compile(r"^(cbr(32|40|48|56|64|80|96|112|128|160|192|224|256|320)|vbr[0-9])$")
+MP3_CBR_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)  # MPEG-1 Layer III rates
+MP3_MODE_RE = re.compile(rf"^(cbr({'|'.join(map(str, MP3_CBR_KBPS))})|vbr[0-9])$")
 
 MASTER_FIELDS = (
     Param("preset", "", "a deliverable: " + ", ".join(PRESETS) + "; the score's own keys must agree with it",
