@@ -256,6 +256,27 @@ def render(scores, out_dir, fmts, cache_dir, preset, mp3_mode, stems, seamless, 
 
 
 @main.command()
+@click.argument("name", required=False)
+@click.option("--example", metavar="PIECE",
+              help="Start from a piece that ships with piece (the-permanent-thing, the-loss-landscape-has-teeth; "
+                   "the leading the- may be left out).")
+@click.option("-d", "--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Folder to write NAME.toml and NAME.txt into.")
+def new(name, example, folder):
+    """Write NAME.toml, a commented score, and NAME.txt, its text, to start a piece from.
+
+    Then `piece render NAME.toml` (or `piece watch NAME.toml`). Existing files are never overwritten.
+    """
+    def body():
+        from audio import examples
+        if name is None and example is None:
+            raise click.UsageError("give a NAME for the new piece, or --example PIECE")
+        written = examples.write_new(name or examples.find(example), folder, example)
+        click.echo("Wrote " + " and ".join(str(p) for p in written) + f"; next: piece render {written[0]}")
+    _run(body)
+
+
+@main.command()
 @click.argument("scores", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PIECE_CACHE_DIR")
 def validate(scores, cache_dir):
