@@ -30,7 +30,12 @@ def test_watch_renders_again_when_the_score_is_saved(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "audio", "watch", str(score), "-o", str(tmp_path / "out"),
                              "--format", "wav"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+
+    def read():
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put("")  # the process has ended: no line will come
+    threading.Thread(target=read, daemon=True).start()
     try:
         first = lines.get(timeout=FAILURE_BOUND_S)
         assert first.startswith("piece: ") and "LUFS" in first and "piece.wav" in first
