@@ -405,24 +405,29 @@ def voices(lang, variants):
             click.echo("Variants (use as en-us+NAME):")
             click.echo("  " + " ".join(engines["espeak"].variants()))
             return
-        for engine in engines.values():
-            for v in engine.voices():
-                if lang and not any(code.lower().startswith(lang.lower()) for code in v.languages):
-                    continue
-                click.echo(f"{', '.join(v.languages):24} {v.id:24} {v.name}")
+        every = [v for engine in engines.values() for v in engine.voices()]
+        shown = [v for v in every if not lang or any(code.lower().startswith(lang.lower()) for code in v.languages)]
+        if not shown:
+            from audio.schema import suggest
+            codes = sorted({code for v in every for code in v.languages})
+            raise click.BadParameter(f"no voice speaks a language starting with {lang!r}{suggest(lang, codes)} "
+                                     "(`piece voices` lists them all)", param_hint="--lang")
+        for v in shown:
+            click.echo(f"{', '.join(v.languages):24} {v.id:24} {v.name}")
     _run(body)
 
 
 def _list_table(entries, movable=lambda name: ()):
     """Generators or effects with their parameters, from the same table that validates them;
     parameters that can be envelopes are marked ~."""
+    from audio.schema import show_value
     for entry in entries:
         click.echo(f"{entry.name}: {entry.doc}")
         for p in entry.params:
             rng = f" [{p.min:g}..{p.max:g}]" if p.min is not None and p.max is not None else ""
             choices = f" [{' | '.join(map(str, p.choices))}]" if p.choices else ""
             mark = "~" if p.name in movable(entry.name) else " "
-            click.echo(f"  {mark} {p.name} = {p.default!r}{rng}{choices}  {p.doc}")
+            click.echo(f"  {mark} {p.name} = {show_value(p.default)}{rng}{choices}  {p.doc}")
         click.echo()
 
 
@@ -443,7 +448,7 @@ def effects():
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
-              show_default=True, help="Where a score's render is looked for.")
+              show_default=True, help="Where a score's render is looked for, relative to the current folder.")
 @click.option("--no-measure", is_flag=True, help="Skip decoding an audio file for its loudness and true peak.")
 def info(path, out_dir, no_measure):
     """Describe an audio file (duration, loudness, true peak, tags, chapters, loop) or a score's render."""
