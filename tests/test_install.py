@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import zipfile
 
 import pytest
 from conftest import REPO, ebur128
@@ -25,9 +26,25 @@ def run(args, **kwargs) -> str:
     return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
 
 
-def test_a_wheel_from_the_sdist_starts_and_renders_a_piece_in_an_empty_folder(tmp_path):
-    source, dist = tmp_path / "source", tmp_path / "dist"
-    shutil.copytree(REPO, source, symlinks=True, ignore=LEFT_OUT)
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """A copy of the project as a checkout has it (links kept), to build from."""
+    folder = tmp_path_factory.mktemp("source") / "piece"
+    shutil.copytree(REPO, folder, symlinks=True, ignore=LEFT_OUT)
+    return folder
+
+
+def test_an_editable_install_is_a_path_line_without_a_warning(source, tmp_path):
+    proc = subprocess.run(BUILD + ["build_editable", str(tmp_path)], cwd=source, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr and "careful" not in proc.stderr, proc.stderr  # what `make demo` printed
+    with zipfile.ZipFile(tmp_path / proc.stdout.strip().splitlines()[-1]) as wheel:
+        (pth,) = [n for n in wheel.namelist() if n.endswith(".pth")]
+        assert wheel.read(pth).decode().strip() == str(source)
+
+
+def test_a_wheel_from_the_sdist_starts_and_renders_a_piece_in_an_empty_folder(source, tmp_path):
+    dist = tmp_path / "dist"
     sdist = run(BUILD + ["build_sdist", dist], cwd=source)
     root = f"piece-{__version__}"
     with tarfile.open(dist / sdist) as tar:
