@@ -17,6 +17,7 @@ from audio import score as score_module
 from audio import automation, script, timeexpr
 from audio.errors import TTSError, score_error
 from audio.speech import helper
+from audio.speech import words as speech_words
 from audio.speech.cache import ClipCache
 from audio.speech.engine import VoiceSettings, get_engine
 
@@ -288,7 +289,9 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
             raise score_error(file, f"piece.text: line {s.line}", f"{e}; check the text's language against "
                               "the voice (`piece voices`)") from None
         n = round(clip.samples.size * sr / clip.rate_hz)
-        words = [[w, round(t / sr + a, 4), round(t / sr + b, 4)] for w, a, b in clip.word_times()]
+        timed = speech_words.align(s.text, speech_words.locate(s.text, clip.words), clip.samples.size)
+        words = [[w, round(t / sr + a, 4), round(t / sr + b, 4)]
+                 for w, a, b in speech_words.times(timed, clip.samples.size, clip.rate_hz)]
         cues.append(CuePlan(s.index, s.text, s.line, t, n, asdict(settings), pick("gain_db", sc.voice.gain_db),
                             t / sr, (t + n) / sr, words, list(pick("effects", sc.voice.effects))))
         after = sc.pauses.tail if s.brk == "end" else pick("pause_after", pause_s[s.brk])

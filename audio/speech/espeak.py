@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from audio.errors import RenderError, TTSError, score_error
-from audio.speech.clip import Clip
+from audio.speech import words
+from audio.speech.clip import Clip, trim_bounds
 from audio.speech.engine import Engine, VoiceInfo, VoiceSettings
 
 RATE_HZ = 22050  # pyttsx3's espeak driver writes mono 16-bit at this rate, hard-coded
@@ -234,8 +235,9 @@ class Espeak(Engine):
                     binding.Synchronize()  # its file is complete (or, interrupted, done with) before it goes
             if not os.path.exists(tmp) or os.path.getsize(tmp) <= 44:
                 return Clip(np.zeros(0, np.float32), RATE_HZ)
-            words = tuple((text[pos - 1: pos - 1 + length], sample) for pos, length, sample in _word_events)
-            return Clip(_read_wav(Path(tmp)), RATE_HZ, words)
+            samples = _read_wav(Path(tmp))
+            events = [(pos - 1, sample) for pos, _, sample in _word_events]  # espeak-ng counts from 1
+            return Clip(samples, RATE_HZ, words.align(text, events, trim_bounds(samples, RATE_HZ)[1]))
         except (ValueError, RuntimeError) as e:
             raise TTSError(f"espeak-ng failed on {text!r} with {settings.describe()}: {e}") from None
         finally:
