@@ -14,6 +14,7 @@ import difflib
 import gc
 import io
 import os
+import re
 import tempfile
 import wave
 from functools import cache, cached_property, lru_cache
@@ -59,6 +60,13 @@ def _espeak():
         return driver._onSynth(wav, n_samples, events)
 
     binding.SetSynthCallback(on_synth)
+    synth = binding.Synth
+
+    def synth_reading_phonemes(text, *args, flags=0, **kwargs):
+        """The driver's call, with espeak-ng told to speak [[...]] in the text as phoneme codes."""
+        return synth(text, *args, flags=flags | binding.PHONEMES, **kwargs)
+
+    binding.Synth = synth_reading_phonemes  # the driver looks it up on each utterance
     atexit.register(_release_engine)
     return tts, binding, data_path
 
@@ -171,6 +179,20 @@ class Espeak(Engine):
     def voice_version(self, settings: VoiceSettings) -> str:
         """The version and the voice espeak-ng loads for the name: a clip is kept under the voice that spoke it."""
         return f"{self.version}, voice {self.voice_id(settings.name)}"
+
+    def language(self, settings: VoiceSettings) -> str:
+        identifier = self.voice_id(settings.name).partition("+")[0]
+        return next((v.languages[0] for v in self.voices() if v.id == identifier.lower() and v.languages), "")
+
+    def phoneme_block(self, phonemes: str) -> str:
+        return f"[[{phonemes}]]"
+
+    def phonemes(self, text: str, settings: VoiceSettings) -> str:
+        """espeak-ng's ASCII phoneme codes for ``text``; [[...]] blocks in it are its phonemes already."""
+        self.select(settings.name)
+        parts = re.split(r"\[\[(.*?)\]\]", text)  # text, block, text, block, ..., text
+        out = [part.strip() if i % 2 else _text_to_phonemes(part) for i, part in enumerate(parts)]
+        return " ".join(p for p in out if p)
 
     def select(self, name: str):
         """Make ``name`` espeak-ng's voice, by its identifier, and check it is the voice in use:
