@@ -294,7 +294,14 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
                  for w, a, b in speech_words.times(timed, clip.samples.size, clip.rate_hz)]
         cues.append(CuePlan(s.index, s.text, s.line, t, n, asdict(settings), pick("gain_db", sc.voice.gain_db),
                             t / sr, (t + n) / sr, words, list(pick("effects", sc.voice.effects))))
-        after = sc.pauses.tail if s.brk == "end" else pick("pause_after", pause_s[s.brk])
+        if s.brk == "end":
+            after = sc.pauses.tail
+        elif pick("pause_after", None) is not None:  # a cue's pause wins over the text's
+            after = pick("pause_after", None)
+        elif s.pause is not None:  # a <break> in the text: seconds, or the kind of pause it stands for
+            after = pause_s[s.pause] if isinstance(s.pause, str) else s.pause
+        else:
+            after = pause_s[s.brk]
         t += n + round(after * sr)
         if progress and i not in spoken:
             progress(1)

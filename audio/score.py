@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audio import automation, effects, sources
+from audio import automation, effects, markup, sources
 from audio.errors import score_error
 from audio.schema import REQUIRED, Param, check, read_table, show_value, suggest
 from audio.timeexpr import MAX_DURATION_S, check_time_expr
@@ -252,6 +252,7 @@ def load(path) -> Score:
 
     text_path = (path.parent / piece.text).resolve()
     text, text_bytes = read_text(text_path, file, "piece.text")
+    markup.check(text, file)
     sha = hashlib.sha256(raw + b"\0" + text_bytes).hexdigest()
     explicit = frozenset(f"{table}.{key}" for table in TABLES if isinstance(doc.get(table), dict)
                          for key in doc[table])
