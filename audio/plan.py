@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from audio import score as score_module
-from audio import automation, script, timeexpr
+from audio import automation, lexicon, script, timeexpr
 from audio.errors import TTSError, score_error
 from audio.speech import helper
 from audio.speech import words as speech_words
@@ -37,6 +37,12 @@ class CuePlan:
     end_s: float
     words: list = field(default_factory=list)  # [word, start_s, end_s] in piece time, from the engine
     effects: list = field(default_factory=list)  # the voice's effect chain for this sentence
+    spoken: str = ""  # the text as handed to the engine (reading rules and [[say]] applied); "" = ``text``
+
+    @property
+    def said(self) -> str:
+        """The text the engine speaks for this cue (what its clip is cached under)."""
+        return self.spoken or self.text
 
 
 @dataclass(frozen=True)
@@ -277,23 +283,26 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
     picks = [picker(overrides.get(s.index)) for s in sentences]
     voices = [VoiceSettings(pick("voice", sc.voice.name), pick("rate", sc.voice.rate),
                             pick("pitch", sc.voice.pitch), pick("volume", sc.voice.volume)) for pick in picks]
-    spoken = helper.prefetch(cache, [(s.text, v) for s, v in zip(sentences, voices)], progress)  # two at a time
+    lexicon.check_used(sc.says, sentences, file)
+    readings = lexicon.readings(sc.says, sentences, voices, file)
+    spoken = helper.prefetch(cache, [(r.spoken, v) for r, v in zip(readings, voices)], progress)  # two at a time
 
     t = round(sc.pauses.lead_in * sr)
     cues = []
-    for i, (s, pick, settings) in enumerate(zip(sentences, picks, voices)):
+    for i, (s, pick, settings, reading) in enumerate(zip(sentences, picks, voices, readings)):
         t += round(pick("pause_before", 0.0) * sr)
         try:
-            clip = cache.get(s.text, settings)
+            clip = cache.get(reading.spoken, settings)
         except TTSError as e:
             raise score_error(file, f"piece.text: line {s.line}", f"{e}; check the text's language against "
                               "the voice (`piece voices`)") from None
         n = round(clip.samples.size * sr / clip.rate_hz)
-        timed = speech_words.align(s.text, speech_words.locate(s.text, clip.words), clip.samples.size)
+        timed = reading.word_starts(clip.words, clip.samples.size)
         words = [[w, round(t / sr + a, 4), round(t / sr + b, 4)]
                  for w, a, b in speech_words.times(timed, clip.samples.size, clip.rate_hz)]
         cues.append(CuePlan(s.index, s.text, s.line, t, n, asdict(settings), pick("gain_db", sc.voice.gain_db),
-                            t / sr, (t + n) / sr, words, list(pick("effects", sc.voice.effects))))
+                            t / sr, (t + n) / sr, words, list(pick("effects", sc.voice.effects)),
+                            spoken=reading.spoken))
         if s.brk == "end":
             after = sc.pauses.tail
         elif pick("pause_after", None) is not None:  # a cue's pause wins over the text's

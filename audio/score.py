@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audio import automation, effects, markup, sources
+from audio import automation, effects, lexicon, markup, sources
 from audio.errors import score_error
 from audio.schema import REQUIRED, Param, check, read_table, show_value, suggest
 from audio.timeexpr import MAX_DURATION_S, check_time_expr
@@ -119,7 +119,7 @@ LOOP_FIELDS = (
 
 TABLES = {"piece": PIECE_FIELDS, "voice": VOICE_FIELDS, "pauses": PAUSE_FIELDS, "master": MASTER_FIELDS,
           "loop": LOOP_FIELDS}
-ARRAYS = {"cue": CUE_FIELDS, "layer": LAYER_FIELDS, "chapter": CHAPTER_FIELDS}
+ARRAYS = {"cue": CUE_FIELDS, "layer": LAYER_FIELDS, "chapter": CHAPTER_FIELDS, "say": lexicon.SAY_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -230,6 +230,7 @@ class Score:
     chapters: tuple = field(default_factory=tuple)
     loop: Loop | None = None
     explicit: frozenset = frozenset()  # "table.key" for every key the score gives itself
+    says: tuple = field(default_factory=tuple)  # lexicon.Say, in score order
 
 
 def load(path) -> Score:
@@ -245,6 +246,7 @@ def load(path) -> Score:
     chapters = _read_chapters(doc.get("chapter", []), file)
     cues = _read_cues(doc.get("cue", []), file)
     layers = _read_layers(doc.get("layer", []), file, path.parent)
+    says = _read_says(doc.get("say", []), file)
 
     for voice_name, where in [(voice.name, "voice.name")] + [(c.voice, f"{c.where}.voice") for c in cues if c.voice]:
         from audio.speech.engine import get_engine  # loads espeak-ng only when a score is checked
@@ -258,7 +260,7 @@ def load(path) -> Score:
                          for key in doc[table])
     sc = Score(path=path, name=output_stem(path), text_path=text_path, text=text, sha256=sha,
                piece=piece, voice=voice, pauses=pauses, cues=cues, layers=layers, master=master,
-               chapters=chapters, loop=loop, explicit=explicit)
+               chapters=chapters, loop=loop, explicit=explicit, says=says)
     return with_preset(sc, master.preset) if master.preset else sc
 
 
@@ -331,6 +333,13 @@ def _read_cues(items: list, file: str) -> tuple:
             values["effects"] = tuple(effects.check_chain(values["effects"], file, f"cue[{i}].effects"))
         cues.append(Cue(**values, where=f"cue[{i}]"))
     return tuple(cues)
+
+
+def _read_says(items: list, file: str) -> tuple:
+    if len(items) > MAX_CUES:
+        raise score_error(file, "say", f"{len(items)} [[say]] entries; the limit is {MAX_CUES}")
+    return tuple(lexicon.check(read_table(lexicon.SAY_FIELDS, item, file, f"say[{i}]"), file, f"say[{i}]")
+                 for i, item in enumerate(items))
 
 
 def _read_layers(items: list, file: str, score_dir: Path) -> tuple:
