@@ -214,6 +214,8 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
             base = 0
         elif kind == "end":
             base = total
+        elif kind == "word":
+            base = _word_start(cues[_match_one(sentences, text, file, where, "anchor").index], text, sr)
         else:
             base = cues[_match_one(sentences, text, file, where, "anchor").index].start_sample
         return base + round(offset * sr)
@@ -318,6 +320,14 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
             raise score_error(file, "piece.text", f"the piece would last over {score_module.MAX_DURATION_S / 3600:g} h "
                               f"(reached at line {s.line}); the limit is {score_module.MAX_DURATION_S / 3600:g} h")
     return cues, t
+
+
+def _word_start(cue: CuePlan, text: str, sr: int) -> int:
+    """The sample where the first word of ``text`` (found as a cue's match finds it) starts in ``cue``."""
+    at = max(0, cue.text.find(" ".join(text.split())))
+    before = cue.text[:at]
+    index = len(before.split()) - (1 if before and not before[-1].isspace() else 0)  # begun inside a word: it
+    return round(cue.words[index][1] * sr) if cue.words else cue.start_sample
 
 
 def _engine_versions(cues) -> str:

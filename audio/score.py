@@ -72,8 +72,8 @@ LAYER_FIELDS = (
     Param("name", REQUIRED, "unique name of the layer", kind=str),
     Param("source", REQUIRED, "generator, see `piece sources`", kind=str),
     Param("gain_db", -20.0, "level in dB; 0 dB sits about as loud as the voice", -120.0, 12.0),
-    Param("start", 0.0, 'seconds, "end", "end-N" or "cue:<text>[+N|-N]"', kind=(float, str)),
-    Param("end", "end", 'seconds, "end", "end-N" or "cue:<text>[+N|-N]"', kind=(float, str)),
+    Param("start", 0.0, 'seconds, "end", "end-N", "cue:<text>[+N|-N]" or "word:<text>[+N|-N]"', kind=(float, str)),
+    Param("end", "end", 'seconds, "end", "end-N", "cue:<text>[+N|-N]" or "word:<text>[+N|-N]"', kind=(float, str)),
     Param("fade_in", 1.0, "fade-in length in seconds", 0.0, 3600.0),
     Param("fade_out", 1.0, "fade-out length in seconds", 0.0, 3600.0),
     Param("duck_db", 0.0, "lowered by this many dB while the voice speaks", 0.0, 60.0),
@@ -106,7 +106,7 @@ MASTER_FIELDS = (
 
 CHAPTER_FIELDS = (
     Param("title", REQUIRED, "chapter title", kind=str),
-    Param("at", REQUIRED, 'start: seconds or "cue:<text>[+N|-N]"', kind=(float, str)),
+    Param("at", REQUIRED, 'start: seconds, "cue:<text>[+N|-N]" or "word:<text>[+N|-N]"', kind=(float, str)),
 )
 
 LOOP_FIELDS = (
