@@ -175,7 +175,6 @@ def render(scores, out_dir, fmts, cache_dir, preset, mp3_mode, stems, seamless, 
         from audio import plan as plan_module
         from audio import render as render_module
         from audio import score as score_module
-        from audio import script
         from audio.speech.cache import ClipCache
         cache = ClipCache(cache_dir / "tts" if cache_dir else None)
         show = sys.stderr.isatty() and not quiet
@@ -194,7 +193,7 @@ def render(scores, out_dir, fmts, cache_dir, preset, mp3_mode, stems, seamless, 
             else:
                 sc = score_module.with_options(score_module.load(path), preset=preset, mp3=mp3_mode,
                                                seamless=seamless or None, duration_s=duration_s, formats=fmts)
-                n_sentences = len(script.parse(sc.text, sc.piece.title_line))
+                n_sentences = len(plan_module.sentences_of(sc))
                 with _bar(show, n_sentences, f"{sc.name}: speaking") as bar:
                     plan = plan_module.resolve(sc, cache, progress=None if bar is None else bar.update)
                 for w in plan.warnings:
