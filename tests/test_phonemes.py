@@ -25,3 +25,11 @@ def test_a_phoneme_block_is_spoken_as_phonemes_not_spelled_out():
     assert voiced_s("But I [[r'Ed]] them.") == pytest.approx(voiced_s("But I red them."), rel=0.04)
     clip = ESPEAK.speak("But I [[r'Ed]] them.", SETTINGS)
     assert [w for w, _ in clip.words] == ["But", "I", "[[r'Ed]]", "them."]
+
+
+def test_a_sentence_spoken_in_clauses_never_cuts_its_phonemes():
+    from audio.speech.clip import split_clauses
+    text = "I am predicting your [[s@k'A:dz]], every one; [[h@'loU w'3:ld]] and the rest of it, slowly."
+    chunks = split_clauses(text, limit=24)
+    assert len(chunks) >= 3 and " ".join(chunks) == text
+    assert all(c.count("[[") == c.count("]]") for c in chunks)
