@@ -34,8 +34,13 @@ def main(out_dir, *scores):
             if suffix == "wav" and (abs(lufs - target) > 0.5 or peak > ceiling):
                 failures.append(f"{path}: {lufs} LUFS, {peak} dBTP; wanted {target}±0.5 LUFS, ≤ {ceiling} dBTP")
         srt = (Path(out_dir) / f"{name}.srt").read_text()
-        if srt.count(" --> ") != sum(1 for c in manifest["cues"] if c["n_samples"] > 0):
-            failures.append(f"{name}.srt: caption count differs from the spoken sentences")
+        blocks = [b.split("\n")[2:] for b in srt.strip().split("\n\n")]
+        shown = " ".join(line for b in blocks for line in b).split()
+        said = " ".join(c["text"] for c in manifest["cues"] if c["n_samples"] > 0).split()
+        if shown != said:
+            failures.append(f"{name}.srt: the captions do not show the spoken sentences word for word")
+        if any(len(b) > 2 or any(len(line) > 42 for line in b) for b in blocks):
+            failures.append(f"{name}.srt: a caption has more than 2 lines or a line of more than 42 characters")
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0

@@ -225,7 +225,6 @@ def _render_one(path: Path, request: _Request, cache):
     from audio import plan as plan_module
     from audio import render as render_module
     from audio import score as score_module
-    from audio import script
     show = sys.stderr.isatty() and not request.quiet
     t0 = time.perf_counter()
     cache.synthesized = cache.hits = cache.voiced_made = cache.voiced_hits = 0
@@ -243,7 +242,7 @@ def _render_one(path: Path, request: _Request, cache):
         sc = score_module.with_options(score_module.load(path), preset=request.preset, mp3=request.mp3_mode,
                                        seamless=request.seamless or None, duration_s=request.duration_s,
                                        formats=request.fmts)
-        n_sentences = len(script.parse(sc.text, sc.piece.title_line))
+        n_sentences = len(plan_module.sentences_of(sc))
         with _bar(show, n_sentences, f"{sc.name}: speaking") as bar:
             plan = plan_module.resolve(sc, cache, progress=None if bar is None else bar.update)
         for w in plan.warnings:
@@ -391,6 +390,38 @@ def plan(score, cache_dir):
             click.echo(f"  layer {lp.name!r:24} {lp.start_s:9.2f} → {lp.end_s:9.2f}  {lp.source} {lp.gain_db:+.1f} dB")
         for c in p.cues:
             click.echo(f"  {c.start_s:9.2f} → {c.end_s:9.2f}  {c.text}")
+    _run(body)
+
+
+@main.command()
+@click.argument("text")
+@click.option("--voice", "voice_name", metavar="VOICE", help="Voice to speak in (as [voice].name takes it); "
+              "default the score's, else en-us.")
+@click.option("--score", "score_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Speak through this score: its voice, [[speaker]] labels and [[say]] entries.")
+@click.option("-o", "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=Path("say.wav"),
+              show_default=True, help="The WAV file to write.")
+@_cache_dir_option
+def say(text, voice_name, score_path, out_path, cache_dir):
+    """Speak TEXT to a WAV file; print what the engine is handed and its phonemes.
+
+    With --score, TEXT is read as the score reads its text: its [[say]] entries (those whose `in`
+    TEXT matches), the reading rules, and "NAME:" labels of its speakers.
+    """
+    def body():
+        from audio import audition
+        from audio import score as score_module
+        from audio.speech.cache import ClipCache
+        sc = score_module.load(score_path) if score_path else None
+        said = audition.audition(text, ClipCache(cache_dir / "tts" if cache_dir else None), sc, voice_name)
+        for s in said:
+            who = f"{s.speaker}: " if s.speaker else ""
+            click.echo(f"{who}{s.text}")
+            if s.spoken != s.text:
+                click.echo(f"  spoken:   {s.spoken}")
+            click.echo(f"  phonemes: {s.phonemes}")
+        length_s = audition.write_wav(out_path, said, sc.pauses.sentence if sc else audition.DEFAULT_PAUSE_S)
+        click.echo(f"→ {out_path} ({length_s:.1f} s)")
     _run(body)
 
 

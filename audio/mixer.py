@@ -148,7 +148,7 @@ class _Speech:
         effects comes from the cache when nothing that made it has changed (float32 either way, so
         a cached clip plays exactly as a fresh one)."""
         if cue.index not in self.loaded:
-            spoken = self.cache.get(cue.text, VoiceSettings(**cue.voice))
+            spoken = self.cache.get(cue.said, VoiceSettings(**cue.voice))
             if cue.effects:
                 recipe = {"rate_hz": self.plan.sample_rate, "n_samples": cue.n_samples, "gain_db": cue.gain_db,
                           "effects": cue.effects, "length": self.length[cue.index]}

@@ -12,12 +12,14 @@ import logging
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from audio import score as score_module
-from audio import automation, script, timeexpr
+from audio import automation, cast, lexicon, script, timeexpr
+from audio.cast import match_one
 from audio.errors import TTSError, score_error
 from audio.files import cover
 from audio.speech import helper
+from audio.speech import words as speech_words
 from audio.speech.cache import ClipCache
-from audio.speech.engine import VoiceSettings, get_engine
+from audio.speech.engine import get_engine
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,13 @@ class CuePlan:
     end_s: float
     words: list = field(default_factory=list)  # [word, start_s, end_s] in piece time, from the engine
     effects: list = field(default_factory=list)  # the voice's effect chain for this sentence
+    spoken: str = ""  # the text as handed to the engine (reading rules and [[say]] applied); "" = ``text``
+    speaker: str = ""  # the [[speaker]] who says it; "" for the narrator
+
+    @property
+    def said(self) -> str:
+        """The text the engine speaks for this cue (what its clip is cached under)."""
+        return self.spoken or self.text
 
 
 @dataclass(frozen=True)
@@ -129,15 +138,9 @@ def stable_hash(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
 
 
-def _match_one(sentences, text, file, where, what):
-    found, _ = script.find_sentence(sentences, text)
-    if not found:
-        raise score_error(file, where, f"{what} {text!r} matches no sentence of the text")
-    if len(found) > 1:
-        lines = ", ".join(str(s.line) for s in found[:5])
-        raise score_error(file, where, f"{what} {text!r} matches {len(found)} sentences (on lines {lines}); "
-                          "give more of the sentence so it is unique")
-    return found[0]
+def sentences_of(sc: score_module.Score) -> list:
+    """The score's text as the sentences that are spoken, each with its speaker."""
+    return script.parse(sc.text, sc.piece.title_line, tuple(sp.name for sp in sc.speakers))
 
 
 def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=None) -> Plan:
@@ -148,7 +151,7 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
     """
     file = str(sc.path)
     sr = sc.piece.sample_rate
-    sentences = script.parse(sc.text, sc.piece.title_line)
+    sentences = sentences_of(sc)
     if not sentences:
         raise score_error(file, "piece.text", f"{sc.text_path} has no sentences to speak")
     if len(sentences) > score_module.MAX_CUES * 10:
@@ -180,8 +183,10 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
             base = 0
         elif kind == "end":
             base = total
+        elif kind == "word":
+            base = _word_start(cues[match_one(sentences, text, file, where, "anchor").index], text, sr)
         else:
-            base = cues[_match_one(sentences, text, file, where, "anchor").index].start_sample
+            base = cues[match_one(sentences, text, file, where, "anchor").index].start_sample
         return base + round(offset * sr)
 
     layers = []
@@ -269,41 +274,39 @@ def _check_length_estimate(sc, sentences):
 def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
     """Every sentence's clip on a sample-exact timeline with its pauses; returns (cues, total samples)."""
     file, sr = str(sc.path), sc.piece.sample_rate
-    overrides = {}
-    for cue in sc.cues:
-        s = _match_one(sentences, cue.match, file, f"{cue.where}.match", "cue")
-        if s.index in overrides:
-            raise score_error(file, f"{cue.where}.match", f"{cue.match!r} names the same sentence as "
-                              f"{overrides[s.index].where}; one cue per sentence")
-        overrides[s.index] = cue
+    directions = cast.direct(sc, sentences, sc.text_path)
+    voices = [d.settings() for d in directions]
+    lexicon.check_used(sc.says, sentences, file)
+    readings = lexicon.readings(sc.says, sentences, voices, file)
+    spoken = helper.prefetch(cache, [(r.spoken, v) for r, v in zip(readings, voices)], progress)  # two at a time
 
     pause_s = {"sentence": sc.pauses.sentence, "line": sc.pauses.line, "paragraph": sc.pauses.paragraph,
                "title": sc.pauses.title, "end": sc.pauses.tail}
-    def picker(cue):
-        def pick(key, default):
-            value = getattr(cue, key) if cue else None
-            return default if value is None else value
-        return pick
-
-    picks = [picker(overrides.get(s.index)) for s in sentences]
-    voices = [VoiceSettings(pick("voice", sc.voice.name), pick("rate", sc.voice.rate),
-                            pick("pitch", sc.voice.pitch), pick("volume", sc.voice.volume)) for pick in picks]
-    spoken = helper.prefetch(cache, [(s.text, v) for s, v in zip(sentences, voices)], progress)  # two at a time
-
     t = round(sc.pauses.lead_in * sr)
     cues = []
-    for i, (s, pick, settings) in enumerate(zip(sentences, picks, voices)):
-        t += round(pick("pause_before", 0.0) * sr)
+    for i, (s, direction, settings, reading) in enumerate(zip(sentences, directions, voices, readings)):
+        values = direction.values
+        t += round((values.get("pause_before") or 0.0) * sr)
         try:
-            clip = cache.get(s.text, settings)
+            clip = cache.get(reading.spoken, settings)
         except TTSError as e:
             raise score_error(file, f"piece.text: line {s.line}", f"{e}; check the text's language against "
                               "the voice (`piece voices`)") from None
         n = round(clip.samples.size * sr / clip.rate_hz)
-        words = [[w, round(t / sr + a, 4), round(t / sr + b, 4)] for w, a, b in clip.word_times()]
-        cues.append(CuePlan(s.index, s.text, s.line, t, n, asdict(settings), pick("gain_db", sc.voice.gain_db),
-                            t / sr, (t + n) / sr, words, list(pick("effects", sc.voice.effects))))
-        after = sc.pauses.tail if s.brk == "end" else pick("pause_after", pause_s[s.brk])
+        timed = reading.word_starts(clip.words, clip.samples.size)
+        words = [[w, round(t / sr + a, 4), round(t / sr + b, 4)]
+                 for w, a, b in speech_words.times(timed, clip.samples.size, clip.rate_hz)]
+        cues.append(CuePlan(s.index, s.text, s.line, t, n, asdict(settings), values["gain_db"],
+                            t / sr, (t + n) / sr, words, list(values["effects"]),
+                            spoken=reading.spoken, speaker=direction.speaker))
+        if s.brk == "end":
+            after = sc.pauses.tail
+        elif values.get("pause_after") is not None:  # a cue's pause wins over the text's
+            after = values["pause_after"]
+        elif s.pause is not None:  # a <break> in the text: seconds, or the kind of pause it stands for
+            after = pause_s[s.pause] if isinstance(s.pause, str) else s.pause
+        else:
+            after = pause_s[s.brk]
         t += n + round(after * sr)
         if progress and i not in spoken:
             progress(1)
@@ -311,6 +314,14 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
             raise score_error(file, "piece.text", f"the piece would last over {score_module.MAX_DURATION_S / 3600:g} h "
                               f"(reached at line {s.line}); the limit is {score_module.MAX_DURATION_S / 3600:g} h")
     return cues, t
+
+
+def _word_start(cue: CuePlan, text: str, sr: int) -> int:
+    """The sample where the first word of ``text`` (found as a cue's match finds it) starts in ``cue``."""
+    at = max(0, cue.text.find(" ".join(text.split())))
+    before = cue.text[:at]
+    index = len(before.split()) - (1 if before and not before[-1].isspace() else 0)  # begun inside a word: it
+    return round(cue.words[index][1] * sr) if cue.words else cue.start_sample
 
 
 def _engine_versions(cues) -> str:

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audio import automation, effects, sources
+from audio import automation, effects, lexicon, markup, sources
 from audio.errors import score_error
 from audio.files.staging import safe_name
 from audio.schema import REQUIRED, Param, check, read_table, show_value, suggest
@@ -69,12 +69,29 @@ CUE_FIELDS = (
     Param("effects", None, "effect chain for this sentence, replacing the voice's", kind=list),
 )
 
+
+def _optional(rows, skip=()) -> tuple:
+    """``rows`` as overrides: each key optional, None meaning "as the table below says"."""
+    return tuple(Param(r.name, None, r.doc, r.min, r.max, r.choices, r.auto, r.kind) for r in rows
+                 if r.name not in skip)
+
+
+SPEAKER_FIELDS = (
+    Param("name", REQUIRED, "the label as the text writes it before the colon (KEEPER: ...)", kind=str),
+    Param("voice", None, "voice for this speaker's lines", kind=str),
+) + _optional(VOICE_FIELDS, skip=("name",))
+
+SPAN_FIELDS = (
+    Param("from", REQUIRED, "the first sentence of the run (found as a cue's match finds one)", kind=str),
+    Param("to", REQUIRED, "the last sentence of the run, included", kind=str),
+) + tuple(row for row in CUE_FIELDS if row.name not in ("match", "pause_before", "pause_after"))
+
 LAYER_FIELDS = (
     Param("name", REQUIRED, "unique name of the layer", kind=str),
     Param("source", REQUIRED, "generator, see `piece sources`", kind=str),
     Param("gain_db", -20.0, "level in dB; 0 dB sits about as loud as the voice", -120.0, 12.0),
-    Param("start", 0.0, 'seconds, "end", "end-N" or "cue:<text>[+N|-N]"', kind=(float, str)),
-    Param("end", "end", 'seconds, "end", "end-N" or "cue:<text>[+N|-N]"', kind=(float, str)),
+    Param("start", 0.0, 'seconds, "end", "end-N", "cue:<text>[+N|-N]" or "word:<text>[+N|-N]"', kind=(float, str)),
+    Param("end", "end", 'seconds, "end", "end-N", "cue:<text>[+N|-N]" or "word:<text>[+N|-N]"', kind=(float, str)),
     Param("fade_in", 1.0, "fade-in length in seconds", 0.0, 3600.0),
     Param("fade_out", 1.0, "fade-out length in seconds", 0.0, 3600.0),
     Param("duck_db", 0.0, "lowered by this many dB while the voice speaks", 0.0, 60.0),
@@ -125,7 +142,7 @@ MASTER_FIELDS = (
 
 CHAPTER_FIELDS = (
     Param("title", REQUIRED, "chapter title", kind=str),
-    Param("at", REQUIRED, 'start: seconds or "cue:<text>[+N|-N]"', kind=(float, str)),
+    Param("at", REQUIRED, 'start: seconds, "cue:<text>[+N|-N]" or "word:<text>[+N|-N]"', kind=(float, str)),
 )
 
 LOOP_FIELDS = (
@@ -138,7 +155,8 @@ LOOP_FIELDS = (
 
 TABLES = {"piece": PIECE_FIELDS, "voice": VOICE_FIELDS, "pauses": PAUSE_FIELDS, "master": MASTER_FIELDS,
           "loop": LOOP_FIELDS}
-ARRAYS = {"cue": CUE_FIELDS, "layer": LAYER_FIELDS, "chapter": CHAPTER_FIELDS}
+ARRAYS = {"cue": CUE_FIELDS, "layer": LAYER_FIELDS, "chapter": CHAPTER_FIELDS, "say": lexicon.SAY_FIELDS,
+          "speaker": SPEAKER_FIELDS, "span": SPAN_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -189,6 +207,25 @@ class Cue:
     gain_db: float | None
     effects: tuple | None = None
     where: str = ""  # key path for messages, e.g. "cue[2]"
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """A [[speaker]]: the lines its label begins are spoken with these overrides of [voice]."""
+
+    name: str
+    overrides: dict  # voice key ("name" for the voice, "rate", "effects", ...) → value; only those given
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A [[span]]: a [[cue]]'s overrides over the sentences from ``first`` to ``last``, both included."""
+
+    first: str
+    last: str
+    overrides: dict
+    where: str = ""
 
 
 @dataclass(frozen=True)
@@ -249,6 +286,9 @@ class Score:
     chapters: tuple = field(default_factory=tuple)
     loop: Loop | None = None
     explicit: frozenset = frozenset()  # "table.key" for every key the score gives itself
+    says: tuple = field(default_factory=tuple)  # lexicon.Say, in score order
+    speakers: tuple = field(default_factory=tuple)  # Speaker
+    spans: tuple = field(default_factory=tuple)  # Span
     warnings: tuple = ()  # what applying the command line's options changed, with the numbers
 
 
@@ -265,19 +305,25 @@ def load(path) -> Score:
     chapters = _read_chapters(doc.get("chapter", []), file)
     cues = _read_cues(doc.get("cue", []), file)
     layers = _read_layers(doc.get("layer", []), file, path.parent)
+    says = _read_says(doc.get("say", []), file)
+    speakers = _read_speakers(doc.get("speaker", []), file)
+    spans = _read_spans(doc.get("span", []), file)
 
-    for voice_name, where in [(voice.name, "voice.name")] + [(c.voice, f"{c.where}.voice") for c in cues if c.voice]:
+    named = [(voice.name, "voice.name")] + [(c.voice, f"{c.where}.voice") for c in cues if c.voice]
+    named += [(t.overrides["name"], f"{t.where}.voice") for t in speakers + spans if "name" in t.overrides]
+    for voice_name, where in named:
         from audio.speech.engine import get_engine  # loads espeak-ng only when a score is checked
         get_engine("espeak").check_voice_name(voice_name, file, where)
 
     text_path = (path.parent / piece.text).resolve()
     text, text_bytes = read_text(text_path, file, "piece.text")
+    markup.check(text, file)
     sha = hashlib.sha256(raw + b"\0" + text_bytes).hexdigest()
     explicit = frozenset(f"{table}.{key}" for table in TABLES if isinstance(doc.get(table), dict)
                          for key in doc[table])
     sc = Score(path=path, name=safe_name(path.stem, "piece"), text_path=text_path, text=text, sha256=sha,
                piece=piece, voice=voice, pauses=pauses, cues=cues, layers=layers, master=master,
-               chapters=chapters, loop=loop, explicit=explicit)
+               chapters=chapters, loop=loop, explicit=explicit, says=says, speakers=speakers, spans=spans)
     return with_preset(sc, master.preset) if master.preset else sc
 
 
@@ -350,6 +396,54 @@ def _read_cues(items: list, file: str) -> tuple:
             values["effects"] = tuple(effects.check_chain(values["effects"], file, f"cue[{i}].effects"))
         cues.append(Cue(**values, where=f"cue[{i}]"))
     return tuple(cues)
+
+
+def _read_says(items: list, file: str) -> tuple:
+    if len(items) > MAX_CUES:
+        raise score_error(file, "say", f"{len(items)} [[say]] entries; the limit is {MAX_CUES}")
+    return tuple(lexicon.check(read_table(lexicon.SAY_FIELDS, item, file, f"say[{i}]"), file, f"say[{i}]")
+                 for i, item in enumerate(items))
+
+
+def _overrides(values: dict, skip=()) -> dict:
+    """The keys a [[speaker]] or [[span]] gives, as voice keys (its "voice" is the voice's name)."""
+    out = {("name" if k == "voice" else k): v for k, v in values.items() if v is not None and k not in skip}
+    if "effects" in out:
+        out["effects"] = tuple(out["effects"])
+    return out
+
+
+def _read_speakers(items: list, file: str) -> tuple:
+    if len(items) > MAX_CUES:
+        raise score_error(file, "speaker", f"{len(items)} speakers; the limit is {MAX_CUES}")
+    speakers, seen = [], {}
+    for i, item in enumerate(items):
+        where = f"speaker[{i}]"
+        values = read_table(SPEAKER_FIELDS, item, file, where)
+        name = values["name"]
+        if not name.strip() or name != name.strip() or ":" in name or "\n" in name:
+            raise score_error(file, f"{where}.name", f"must be a label as the text writes it before its colon "
+                              f"(no colon, line break or surrounding spaces), got {show_value(name)}")
+        if name in seen:
+            raise score_error(file, f"{where}.name", f'duplicate speaker "{name}" (first given by {seen[name]})')
+        seen[name] = where
+        if values["effects"] is not None:
+            values["effects"] = effects.check_chain(values["effects"], file, f"{where}.effects")
+        speakers.append(Speaker(name, _overrides(values, skip=("name",)), where))
+    return tuple(speakers)
+
+
+def _read_spans(items: list, file: str) -> tuple:
+    if len(items) > MAX_CUES:
+        raise score_error(file, "span", f"{len(items)} spans; the limit is {MAX_CUES}")
+    spans = []
+    for i, item in enumerate(items):
+        where = f"span[{i}]"
+        values = read_table(SPAN_FIELDS, item, file, where)
+        if values["effects"] is not None:
+            values["effects"] = effects.check_chain(values["effects"], file, f"{where}.effects")
+        spans.append(Span(values["from"], values["to"], _overrides(values, skip=("from", "to")), where))
+    return tuple(spans)
 
 
 def _read_layers(items: list, file: str, score_dir: Path) -> tuple:

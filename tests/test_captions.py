@@ -22,6 +22,7 @@ class Cue:
     end_s: float
     n_samples: int = 1000
     words: list = field(default_factory=list)
+    speaker: str = ""
 
 
 @dataclass
@@ -53,6 +54,10 @@ TIMING = re.compile(rf"{TS}[ \t]+-->[ \t]+{TS}(?:[ \t].*)?")
 TAG = re.compile(r"<([^>]*)>")
 TS_TAG = re.compile(rf"<{TS}>")
 VOICE = re.compile(r"<v(?:\.[^\s.>]+)*[ \t]+([^>]+)>")
+
+
+def to_ms(t_s: float) -> int:
+    return max(0, int(round(t_s * 1000)))
 
 
 def seconds(h, m, s, ms) -> float:
@@ -100,7 +105,9 @@ def words_with_stamps(line: str) -> list[tuple[str, float | None]]:
 
 
 def check_vtt(text: str, cues: list[Cue], speaker: str) -> list[dict]:
-    """The invariants every WebVTT output must hold, checked on the parsed file."""
+    """The invariants every WebVTT output must hold, checked on the parsed file: cues in order,
+    each at most 2 lines of at most 42 visible characters (unless the sentence is too short to
+    give each of its captions a millisecond), every line voiced by its cue's speaker."""
     parsed = parse_vtt(text)
     spoken = [c for c in cues if c.n_samples > 0 and c.text.strip()]
     piece_end_s = max((c.end_s for c in spoken), default=0.0)
@@ -110,8 +117,12 @@ def check_vtt(text: str, cues: list[Cue], speaker: str) -> list[dict]:
         assert cue["start_s"] >= last_start_s, "cue start times must not decrease"
         assert cue["end_s"] <= piece_end_s + 0.0005
         last_start_s = cue["start_s"]
-        assert all(len(v) <= 65 for v in cue["visible"]), cue["visible"]
-        assert cue["speakers"] == [" ".join(speaker.split())] * len(cue["lines"])
+        assert all(len(v) <= 42 for v in cue["visible"]), cue["visible"]
+        at_ms = round(cue["start_s"] * 1000)
+        owner = next(c for c in spoken if to_ms(c.start_s) <= at_ms <= max(to_ms(c.end_s), to_ms(c.start_s) + 1))
+        if to_ms(owner.end_s) - to_ms(owner.start_s) >= 4:
+            assert len(cue["lines"]) <= 2, cue["visible"]
+        assert cue["speakers"] == [" ".join((owner.speaker or speaker).split())] * len(cue["lines"])
         prev = cue["start_s"]
         for t in cue["stamps_s"]:
             assert prev < t < cue["end_s"], (cue["start_s"], cue["stamps_s"], cue["end_s"])
@@ -119,7 +130,7 @@ def check_vtt(text: str, cues: list[Cue], speaker: str) -> list[dict]:
     # The visible text, read in order, is exactly the spoken text.
     shown = " ".join(v for c in parsed for v in c["visible"])
     said = " ".join(" ".join(c.text.split()) for c in spoken)
-    if max((len(w) for w in said.split()), default=0) > 65:  # a cut word gains spaces
+    if max((len(w) for w in said.split()), default=0) > 42:  # a cut word gains spaces
         shown, said = shown.replace(" ", ""), said.replace(" ", "")
     assert shown == said
     return parsed
@@ -141,13 +152,13 @@ def test_webvtt_long_sentence_without_word_timing_is_split_in_proportion():
     assert len(LONG) >= 300
     cue = Cue(LONG, 10.0, 31.0)
     parsed = check_vtt(captions.webvtt([cue], "Narrator"), [cue], "Narrator")
-    assert len(parsed) >= 5
+    assert len(parsed) == 4  # the fewest captions of 2 × 42 characters
     assert parsed[0]["start_s"] == 10.0 and parsed[-1]["end_s"] == 31.0
     for a, b in zip(parsed, parsed[1:]):
         assert a["end_s"] == b["start_s"], "the split cues follow each other without gaps"
-    total_chars = sum(len(c["visible"][0]) for c in parsed)
+    total_chars = sum(len(w) + 1 for w in LONG.split())
     for c in parsed:
-        share = len(c["visible"][0]) / total_chars * 21.0
+        share = sum(len(w) + 1 for line in c["visible"] for w in line.split()) / total_chars * 21.0
         assert abs((c["end_s"] - c["start_s"]) - share) < 0.0025
         assert c["stamps_s"] == []
 
@@ -155,10 +166,10 @@ def test_webvtt_long_sentence_without_word_timing_is_split_in_proportion():
 def test_webvtt_long_sentence_with_word_timing_has_karaoke_stamps():
     cue = timed(LONG, 5.0)
     parsed = check_vtt(captions.webvtt([cue], "Narrator"), [cue], "Narrator")
-    assert len(parsed) >= 5
+    assert len(parsed) == 4
     starts = iter(cue.words)
     for i, c in enumerate(parsed):
-        pairs = words_with_stamps(c["lines"][0])
+        pairs = [pair for line in c["lines"] for pair in words_with_stamps(line)]
         first_word, first_start_s, _ = next(starts)
         assert pairs[0] == (first_word, None), "no stamp before a cue's first word"
         if i > 0:
@@ -168,6 +179,41 @@ def test_webvtt_long_sentence_with_word_timing_has_karaoke_stamps():
             assert (word, stamp_s) == (timed_word, round(start_s, 3))
     assert next(starts, None) is None
     assert parsed[0]["start_s"] == cue.start_s and parsed[-1]["end_s"] == round(cue.end_s, 3)
+
+
+def test_a_long_sentence_is_cut_at_clause_ends_into_captions_of_a_second_or_more():
+    text = "The train that should have come at nine came at last, but it came in very, very late."
+    assert 84 < len(text) <= 90  # a greedy fill of two lines leaves "late." on its own
+    cue = timed(text, 2.0, word_s=0.2, gap_s=0.05)
+    parsed = check_vtt(captions.webvtt([cue], "N"), [cue], "N")
+    assert [" ".join(c["visible"]) for c in parsed] == [
+        "The train that should have come at nine came at last,", "but it came in very, very late."]
+    assert all(c["end_s"] - c["start_s"] >= 1.0 for c in parsed)
+    # each caption's two lines are balanced, not filled greedily
+    lines = parse_srt(captions.srt([cue]))[0]["lines"]
+    assert lines == ["The train that should have", "come at nine came at last,"]
+
+
+def test_a_sentence_shorter_than_a_second_is_one_caption():
+    cue = timed("Sorry.", 4.0, word_s=0.3)
+    assert [c["visible"] for c in parse_vtt(captions.webvtt([cue], "N"))] == [["Sorry."]]
+
+
+def test_each_cue_is_voiced_and_labelled_by_its_speaker():
+    cues = [timed("The tapes go into the vault.", 0.0, gap_s=0.1),
+            timed("I am one of the files.", 3.0),
+            timed("And so am I.", 6.0),
+            timed("The archive sleeps.", 9.0)]
+    cues[1].speaker = cues[2].speaker = "ARCHIVIST"
+    cues[0].speaker = "KEEPER"
+    parsed = check_vtt(captions.webvtt(cues, "Narrator"), cues, "Narrator")
+    assert [c["speakers"][0] for c in parsed] == ["KEEPER", "ARCHIVIST", "ARCHIVIST", "Narrator"]
+    srt_lines = [c["lines"][0] for c in parse_srt(captions.srt(cues))]
+    assert srt_lines == ["KEEPER: The tapes go into the vault.", "ARCHIVIST: I am one of the files.",
+                         "And so am I.", "The archive sleeps."]
+    segments = captions.transcript_json(cues, "Narrator")["segments"]
+    assert [s["speaker"] for s in segments if s["body"] in ("vault.", "files.", "sleeps.")] == \
+        ["KEEPER", "ARCHIVIST", "Narrator"]
 
 
 def test_webvtt_escapes_text_and_speaker():
@@ -193,7 +239,7 @@ def test_webvtt_stamps_never_repeat_or_leave_the_cue():
 def test_webvtt_word_longer_than_a_line_is_cut():
     cue = Cue("short " + "x" * 150 + " end", 0, 3)
     parsed = check_vtt(captions.webvtt([cue], "N"), [cue], "N")
-    assert [len(c["visible"][0]) for c in parsed] == [5, 65, 65, 24]
+    assert [len(v) for c in parsed for v in c["visible"]] == [5, 42, 42, 42, 28]
 
 
 def test_webvtt_cue_shorter_than_its_lines_becomes_one_multiline_cue():
@@ -252,10 +298,13 @@ def test_srt_exact_format():
 def test_srt_round_trip_of_a_long_sentence():
     cues = [Cue(LONG, 1.0, 20.0), Cue("Short.", 21.0, 22.5)]
     parsed = parse_srt(captions.srt(cues))
-    assert [c["n"] for c in parsed] == [1, 2]
-    assert [(c["start_s"], c["end_s"]) for c in parsed] == [(1.0, 20.0), (21.0, 22.5)]
+    assert [c["n"] for c in parsed] == [1, 2, 3, 4, 5]
+    assert parsed[0]["start_s"] == 1.0 and parsed[3]["end_s"] == 20.0
+    assert all(a["end_s"] == b["start_s"] for a, b in zip(parsed[:3], parsed[1:4]))
+    assert (parsed[4]["start_s"], parsed[4]["end_s"]) == (21.0, 22.5)
     assert all(0 < len(line) <= 42 for c in parsed for line in c["lines"])
-    assert " ".join(parsed[0]["lines"]) == LONG and parsed[1]["lines"] == ["Short."]
+    assert all(len(c["lines"]) <= 2 for c in parsed)
+    assert " ".join(line for c in parsed[:4] for line in c["lines"]) == LONG and parsed[4]["lines"] == ["Short."]
 
 
 # ---------------------------------------------------------------- JSON transcript (Podcasting 2.0)

@@ -47,7 +47,7 @@ def test_the_mp3_help_names_the_modes_the_score_takes():
     assert f"cbr{low} .. cbr{high}" in README and "vbr0 .. vbr9" in README
 
 
-@pytest.mark.parametrize("command", ["render", "watch", "validate", "plan"])
+@pytest.mark.parametrize("command", ["render", "watch", "validate", "plan", "say"])
 def test_every_cache_dir_option_says_what_it_is(command):
     assert "Speech clip cache" in run(command, "--help").output
 

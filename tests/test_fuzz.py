@@ -690,7 +690,7 @@ def byte_mutations(draw):
 
 _PATH_RE = re.compile(r"""^(?:
       (?:piece|voice|pauses|master|loop)(?:[.\[:]|$)     # a table, or a key in it
-    | (?:cue|layer|chapter)(?:\[\d+\]|(?=[.:]))          # an array element by index, or the array
+    | (?:cue|layer|chapter|say|speaker|span)(?:\[\d+\]|(?=[.:]))  # an array element by index, or the array
     | layer\ ".*"                                        # a layer by name
     | --duration                                         # the command line's --duration
 )""", re.X | re.S)

@@ -108,7 +108,7 @@ def test_text_without_letters_or_digits_is_silent_not_an_error(tmp_path):
 def test_every_word_gets_its_start_from_espeak_ng_in_order(tmp_path):
     text = "There is no morning, no evening, no “later.”"
     clip = ClipCache(tmp_path).get(text, SETTINGS)
-    assert [w for w, _ in clip.words] == ["There", "is", "no", "morning", "no", "evening", "no", "later"]
+    assert [w for w, _ in clip.words] == text.split()  # the text's own words, punctuation and all
     times = clip.word_times()
     starts = [a for _, a, _ in times]
     assert starts == sorted(starts) and starts[0] < 0.05
@@ -122,8 +122,7 @@ def test_a_split_sentence_keeps_every_word_time_in_order(monkeypatch):
     real = ESPEAK.speak
     monkeypatch.setattr(ESPEAK, "speak", lambda t, s: no_audio() if len(t) > 100 else real(t, s))
     clip = speech_clip.synthesize(ESPEAK, text, SETTINGS)
-    assert " ".join(w for w, _ in clip.words).replace("-", " ").split() == \
-        text.replace("—", " ").replace("-", " ").replace(",", " ").replace(".", " ").replace(":", " ").split()
+    assert "".join(w for w, _ in clip.words) == "".join(text.split())  # every word, in order
     starts = [pos for _, pos in clip.words]
     assert starts == sorted(starts)
 

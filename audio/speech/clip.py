@@ -23,6 +23,7 @@ CHUNK_CHARS = 120  # a sentence that fails whole is spoken in clause chunks of a
 CHUNK_GAP_S = 0.12  # silence between the chunks of a split sentence, about a comma's pause
 SILENCE_THRESHOLD = 10 ** (-50 / 20)  # a clip's leading and trailing samples below −50 dBFS are trimmed
 ONSET_MARGIN_S = 0.005
+PHONEME_BLOCK_RE = re.compile(r"\[\[.*?\]\]")
 CONJUNCTIONS = frozenset("and or but nor so yet because which that when where while who whom whose if than".split())
 
 
@@ -79,6 +80,9 @@ def split_clauses(text: str, limit=CHUNK_CHARS) -> list[str]:
     First at clause marks (, ; : — –); a clause still too long is halved before the conjunction
     nearest its middle ("… emoji sequence | or someone asks …"), else at the space nearest it.
     """
+    blocks = PHONEME_BLOCK_RE.findall(text)  # inline phonemes are never cut (their codes hold : and ;)
+    if blocks:
+        text = PHONEME_BLOCK_RE.sub(lambda m: f"\0{blocks.index(m.group())}\0", text)
     clauses = [p.strip() for p in re.split(r"(?<=[,;:—–])\s*", text) if p.strip()]
     chunks, current = [], ""
     for clause in clauses:
@@ -91,6 +95,8 @@ def split_clauses(text: str, limit=CHUNK_CHARS) -> list[str]:
                 current = joined
     if current:
         chunks.append(current)
+    if blocks:
+        chunks = [re.sub(r"\0(\d+)\0", lambda m: blocks[int(m[1])], c) for c in chunks]
     return chunks
 
 

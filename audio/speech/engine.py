@@ -64,6 +64,20 @@ class Engine(ABC):
     def check_voice_name(self, name: str, file="", where="voice.name") -> str:
         """``name`` if it names one of the engine's voices, else a ScoreError at ``file``, ``where``."""
 
+    def language(self, settings: VoiceSettings) -> str:
+        """The language the voice reads ("en-us"), or "" when unknown: reading rules written for a
+        language apply to its voices only."""
+        return ""
+
+    def phoneme_block(self, phonemes: str) -> str | None:
+        """``phonemes`` (in the engine's own notation) written into its input text so they are
+        spoken as they are, or None when the engine takes no phonemes."""
+        return None
+
+    def phonemes(self, text: str, settings: VoiceSettings) -> str:
+        """The engine's phonemes for ``text`` in this voice, in the notation ``phoneme_block`` takes."""
+        raise RenderError(f"the {self.name} engine cannot show its phonemes")
+
     @abstractmethod
     def speak(self, text: str, settings: VoiceSettings) -> Clip:
         """One pass over ``text``: its clip at ``rate_hz(settings)`` with each word's start sample,
