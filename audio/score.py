@@ -149,8 +149,9 @@ LOOP_FIELDS = (
     Param("duration", None, "total length in seconds; the ambience goes on, never repeating", 1.0, 12 * 3600.0,
           kind=float),
     Param("repeat_every", 0.0, "speak the text again every this many seconds (0 = once)", 0.0, 12 * 3600.0),
-    Param("seamless", False, "make the file loop without a seam (WAV/FLAC/OGG/Opus; not MP3)"),
-    Param("crossfade", 2.0, "seconds of the end crossfaded into the start of a seamless loop", 0.01, 60.0),
+    Param("seamless", False, "make the file loop without a seam (WAV/FLAC/OGG/Opus; not MP3, M4A or M4B)"),
+    Param("crossfade", 2.0, "seconds mixed past the end and crossfaded into the start of a seamless loop", 0.01,
+          60.0),
 )
 
 TABLES = {"piece": PIECE_FIELDS, "voice": VOICE_FIELDS, "pauses": PAUSE_FIELDS, "master": MASTER_FIELDS,
