@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/piece render scores/*.toml -o output
+	@echo "piece is installed in $(VENV): run '. $(VENV)/bin/activate' to have it on the PATH (or call $(BIN)/piece)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -22,5 +23,6 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
+# everything a render writes into output/ (output/.gitkeep stays), the venv and build leftovers
 clean:
-	rm -rf $(VENV) output/*.wav output/*.mp3 output/*.flac output/*.ogg output/*.srt output/*.json
+	rm -rf $(VENV) output/* build dist *.egg-info

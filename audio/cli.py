@@ -133,30 +133,162 @@ def _run(fn):
         signal.signal(signal.SIGTERM, previous)
 
 
+def _cache_dir_option(f):
+    return click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PIECE_CACHE_DIR",
+                        help="Speech clip cache, spoken and voiced (default ~/.cache/piece, or $PIECE_CACHE_DIR).")(f)
+
+
+def _render_options(f):
+    """The options of `render` and `watch`."""
+    options = [
+        click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
+                     show_default=True, help="Folder for the rendered files, relative to the current folder."),
+        click.option("--format", "fmts", type=FormatList(),
+                     help="Comma-separated formats (wav,flac,mp3,ogg,opus,m4a,m4b); overrides the score."),
+        _cache_dir_option,
+        click.option("--preset", type=click.Choice(["podcast", "podcast-mono", "broadcast", "streaming"]),
+                     help="Make this deliverable: podcast (-16 LUFS, two channels), podcast-mono (a mono mix, "
+                          "written as two identical channels), broadcast (-23 LUFS), streaming (-14 LUFS); "
+                          "it replaces the score's loudness, ceiling and channels, with a warning."),
+        click.option("--mp3", "mp3_mode", metavar="MODE",
+                     help="MP3 mode: cbr32 .. cbr320 (constant kbit/s) or vbr0 .. vbr9 (LAME quality, 0 best)."),
+        click.option("--stems", is_flag=True,
+                     help="Also write the voice and each layer as float WAV stems that sum to the mix."),
+        click.option("--loop", "seamless", is_flag=True, default=None,
+                     help="Make the file loop without a seam (WAV/FLAC/OGG/Opus; MP3, M4A and M4B are refused)."),
+        click.option("--duration", "duration_s", type=Duration(), metavar="LENGTH",
+                     help="Long form: render this long (2h, 90m, 1:30:00); the ambience goes on."),
+        click.option("--picture", is_flag=True, help="Also draw NAME.png: waveform, timeline and spectrogram."),
+        click.option("--from", "start_s", type=Clock(), metavar="TIME",
+                     help="Preview: start of the span to write ([h:]mm:ss or seconds)."),
+        click.option("--to", "end_s", type=Clock(), metavar="TIME", help="Preview: end of the span to write."),
+        click.option("-q", "--quiet", is_flag=True, help="Print errors only."),
+        click.option("-v", "--verbose", count=True, help="Print timings and details."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    """What `render` or `watch` was asked to make of each score."""
+
+    out_dir: Path
+    fmts: tuple | None
+    preset: str | None
+    mp3_mode: str | None
+    stems: bool
+    seamless: bool | None
+    duration_s: float | None
+    picture: bool
+    start_s: float | None
+    end_s: float | None
+    quiet: bool
+
+
+def _request(out_dir, fmts, preset, mp3_mode, stems, seamless, duration_s, picture, start_s, end_s, quiet,
+             verbose) -> _Request:
+    _setup_logging(verbose, quiet)
+    if start_s is not None or end_s is not None:
+        start_s = start_s or 0.0
+        if end_s is not None and end_s <= start_s:
+            raise click.BadParameter(f"{end_s:g} s is not after --from ({start_s:g} s)", param_hint="--to")
+    return _Request(out_dir, fmts, preset, mp3_mode, stems, seamless, duration_s, picture, start_s, end_s, quiet)
+
+
+class _Phases:
+    """One progress bar per phase of a render (mixing, mastering, writing files), each to its total."""
+
+    def __init__(self, name: str):
+        self.name, self.phase, self.bar = name, None, None
+
+    def __call__(self, phase: str, n: int, total: int):
+        if phase != self.phase:
+            self.close()
+            self.phase = phase
+            self.bar = click.progressbar(length=total, label=f"{self.name}: {phase}", file=sys.stderr,
+                                         show_eta=True).__enter__()
+        self.bar.update(n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _render_one(path: Path, request: _Request, cache):
+    """Render one score (or a manifest's plan) and print its line: length, loudness, true peak, the
+    files and their sizes."""
+    from audio import export, info
+    from audio import manifest as manifest_module
+    from audio import plan as plan_module
+    from audio import render as render_module
+    from audio import score as score_module
+    show = sys.stderr.isatty() and not request.quiet
+    t0 = time.perf_counter()
+    cache.synthesized = cache.hits = cache.voiced_made = cache.voiced_hits = 0
+    if path.suffix.lower() == ".json":  # a manifest: render its plan again
+        for flag, given in (("--preset", request.preset), ("--loop", request.seamless),
+                            ("--duration", request.duration_s)):
+            if given:
+                raise click.BadParameter(f"{flag} changes the plan; it applies to a score, not to the "
+                                         f"manifest {path}", param_hint=flag)
+        plan = manifest_module.read_plan(path)
+        plan.master = dataclasses.replace(plan.master, mp3=request.mp3_mode or plan.master.mp3,
+                                          formats=request.fmts or plan.master.formats)
+        score_module.check_master(plan.master, plan.loop, str(path))
+    else:
+        sc = score_module.with_options(score_module.load(path), preset=request.preset, mp3=request.mp3_mode,
+                                       seamless=request.seamless or None, duration_s=request.duration_s,
+                                       formats=request.fmts)
+        n_sentences = len(plan_module.sentences_of(sc))
+        with _bar(show, n_sentences, f"{sc.name}: speaking") as bar:
+            plan = plan_module.resolve(sc, cache, progress=None if bar is None else bar.update)
+        for w in plan.warnings:
+            log.warning(w)
+    span_s = None
+    if request.start_s is not None:
+        if request.start_s >= plan.duration_s:
+            raise click.BadParameter(f"{request.start_s:g} s is past the end of {plan.name} ({plan.duration_s:.1f} s)",
+                                     param_hint="--from")
+        span_s = (request.start_s, min(request.end_s or plan.duration_s, plan.duration_s))
+    phases = _Phases(plan.name) if show else None
+    try:
+        manifest = render_module.render(plan, cache, request.out_dir, progress=phases, span_s=span_s,
+                                        stems=request.stems, picture=request.picture)
+    finally:
+        if phases:
+            phases.close()
+    m = manifest["measured"]
+    files = {kind: Path(f) for kind, f in manifest["files"].items() if isinstance(f, str)}
+    sizes = {kind: f.stat().st_size for kind, f in files.items() if kind in export.FORMATS}  # the audio's
+    if not request.quiet:
+        what = f"{span_s[0]:.1f}–{span_s[1]:.1f} s of {plan.duration_s:.1f} s" if span_s else \
+            f"{plan.duration_s:.1f} s"
+        click.echo(f"{plan.name}: {what}, {m['loudness_lufs']:.1f} LUFS, {m['true_peak_dbtp']:.1f} dBTP → "
+                   + ", ".join(f.name + (f" ({info.size_text(sizes[kind])})" if kind in sizes else "")
+                               for kind, f in files.items())
+                   + f" ({time.perf_counter() - t0:.1f} s)")
+    if sizes.get("mp3", 0) > export.PODCAST_MAX_BYTES:
+        fits = export.mp3_mode_that_fits(m["duration_s"])
+        log.warning(f"{plan.name}: the MP3 is {info.size_text(sizes['mp3'])}, over the "
+                    f"{info.size_text(export.PODCAST_MAX_BYTES)} many podcast hosts take; "
+                    + (f"--mp3 {fits} fits" if fits else "no MP3 mode fits: split the piece"))
+    log.info("%s: %d clips synthesized, %d cache reads; %d clips put through effects, %d from the cache; "
+             "timings %s", plan.name, cache.synthesized, cache.hits, cache.voiced_made, cache.voiced_hits,
+             {k: round(v, 2) for k, v in manifest["timings"].items()})
+
+
+def _clip_cache(cache_dir):
+    from audio.speech.cache import ClipCache
+    return ClipCache(cache_dir / "tts" if cache_dir else None)
+
+
 @main.command()
 @click.argument("scores", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
-              show_default=True, help="Folder for the rendered files.")
-@click.option("--format", "fmts", type=FormatList(),
-              help="Comma-separated formats (wav,flac,mp3,ogg,opus); overrides the score.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PIECE_CACHE_DIR",
-              help="Speech clip cache, spoken and voiced (default ~/.cache/piece, or $PIECE_CACHE_DIR).")
-@click.option("--preset", type=click.Choice(["podcast", "podcast-mono", "broadcast", "streaming"]),
-              help="Loudness preset; the score's explicit master keys still win.")
-@click.option("--mp3", "mp3_mode", metavar="MODE", help="MP3 mode: cbr192, cbr128, vbr0 .. vbr9.")
-@click.option("--stems", is_flag=True, help="Also write the voice and each layer as float WAV stems that sum to the mix.")
-@click.option("--loop", "seamless", is_flag=True, default=None,
-              help="Make the file loop without a seam (WAV/FLAC/OGG/Opus; MP3 is refused).")
-@click.option("--duration", "duration_s", type=Duration(), metavar="LENGTH",
-              help="Long form: render this long (2h, 90m, 1:30:00); the ambience goes on.")
-@click.option("--picture", is_flag=True, help="Also draw NAME.png: waveform, timeline and spectrogram.")
-@click.option("--from", "start_s", type=Clock(), metavar="TIME",
-              help="Preview: start of the span to write ([h:]mm:ss or seconds).")
-@click.option("--to", "end_s", type=Clock(), metavar="TIME", help="Preview: end of the span to write.")
-@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
-@click.option("-v", "--verbose", count=True, help="Print timings and details.")
-def render(scores, out_dir, fmts, cache_dir, preset, mp3_mode, stems, seamless, duration_s, picture, start_s, end_s,
-           quiet, verbose):
+@_render_options
+def render(scores, cache_dir, **options):
     """Render SCORES (TOML files) to audio, captions and a manifest.
 
     A manifest (NAME.json, written by an earlier render) in place of a score renders its plan
@@ -165,66 +297,66 @@ def render(scores, out_dir, fmts, cache_dir, preset, mp3_mode, stems, seamless, 
     With --from/--to, write only that span as NAME.preview.FORMAT: the same samples the full
     render has there (the whole piece is still mixed and measured for its loudness).
     """
-    _setup_logging(verbose, quiet)
-    if start_s is not None or end_s is not None:
-        start_s = start_s or 0.0
-        if end_s is not None and end_s <= start_s:
-            raise click.BadParameter(f"{end_s:g} s is not after --from ({start_s:g} s)", param_hint="--to")
+    request = _request(**options)
 
     def body():
-        from audio import manifest as manifest_module
-        from audio import plan as plan_module
-        from audio import render as render_module
-        from audio import score as score_module
-        from audio.speech.cache import ClipCache
-        cache = ClipCache(cache_dir / "tts" if cache_dir else None)
-        show = sys.stderr.isatty() and not quiet
+        cache = _clip_cache(cache_dir)
         for path in scores:
-            t0 = time.perf_counter()
-            cache.synthesized = cache.hits = cache.voiced_made = cache.voiced_hits = 0
-            if path.suffix.lower() == ".json":  # a manifest: render its plan again
-                for flag, given in (("--preset", preset), ("--loop", seamless), ("--duration", duration_s)):
-                    if given:
-                        raise click.BadParameter(f"{flag} changes the plan; it applies to a score, not to the "
-                                                 f"manifest {path}", param_hint=flag)
-                plan = manifest_module.read_plan(path)
-                plan.master = dataclasses.replace(plan.master, mp3=mp3_mode or plan.master.mp3,
-                                                  formats=fmts or plan.master.formats)
-                score_module.check_master(plan.master, plan.loop, str(path))
-            else:
-                sc = score_module.with_options(score_module.load(path), preset=preset, mp3=mp3_mode,
-                                               seamless=seamless or None, duration_s=duration_s, formats=fmts)
-                n_sentences = len(plan_module.sentences_of(sc))
-                with _bar(show, n_sentences, f"{sc.name}: speaking") as bar:
-                    plan = plan_module.resolve(sc, cache, progress=None if bar is None else bar.update)
-                for w in plan.warnings:
-                    log.warning(w)
-            span_s = None
-            if start_s is not None:
-                if start_s >= plan.duration_s:
-                    raise click.BadParameter(f"{start_s:g} s is past the end of {plan.name} ({plan.duration_s:.1f} s)",
-                                             param_hint="--from")
-                span_s = (start_s, min(end_s or plan.duration_s, plan.duration_s))
-            with _bar(show, plan.total_samples, f"{plan.name}: mixing") as bar:
-                manifest = render_module.render(plan, cache, out_dir, progress=None if bar is None else bar.update,
-                                                span_s=span_s, stems=stems, picture=picture)
-            m = manifest["measured"]
-            if not quiet:
-                what = f"{span_s[0]:.1f}–{span_s[1]:.1f} s of {plan.duration_s:.1f} s" if span_s else \
-                    f"{plan.duration_s:.1f} s"
-                click.echo(f"{plan.name}: {what}, {m['loudness_lufs']:.1f} LUFS, "
-                           f"{m['true_peak_dbtp']:.1f} dBTP → "
-                           + ", ".join(Path(p).name for p in manifest["files"].values() if isinstance(p, str))
-                           + f" ({time.perf_counter() - t0:.1f} s)")
-            log.info("%s: %d clips synthesized, %d cache reads; %d clips put through effects, %d from the cache; "
-                     "timings %s", plan.name, cache.synthesized, cache.hits, cache.voiced_made, cache.voiced_hits,
-                     {k: round(v, 2) for k, v in manifest["timings"].items()})
+            _render_one(path, request, cache)
+    _run(body)
+
+
+@main.command()
+@click.argument("score", type=click.Path(dir_okay=False, path_type=Path))
+@_render_options
+def watch(score, cache_dir, **options):
+    """Render SCORE, then again each time it, its text, cover or samples are saved (Ctrl-C stops).
+
+    Takes the options of `render`: with --from/--to each save renders only that preview span.
+    An error is printed and the watch goes on, waiting for the next save.
+    """
+    from audio import watch as watch_module
+    request = _request(**options)
+
+    def body():
+        cache = _clip_cache(cache_dir)
+        while True:
+            files = watch_module.files_of(score)
+            before = watch_module.stamps(files)
+            try:
+                _render_one(score, request, cache)
+            except PieceError as e:
+                click.echo(f"Error: {e}", err=True)
+            if not request.quiet:
+                click.echo(f"Watching {', '.join(f.name for f in files)}; Ctrl-C stops.", err=True)
+            watch_module.wait_for_change(files, before)
+    _run(body)
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--example", metavar="PIECE",
+              help="Start from a piece that ships with piece (the-permanent-thing, the-loss-landscape-has-teeth; "
+                   "the leading the- may be left out).")
+@click.option("-d", "--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Folder to write NAME.toml and NAME.txt into.")
+def new(name, example, folder):
+    """Write NAME.toml, a commented score, and NAME.txt, its text, to start a piece from.
+
+    Then `piece render NAME.toml` (or `piece watch NAME.toml`). Existing files are never overwritten.
+    """
+    def body():
+        from audio import examples
+        if name is None and example is None:
+            raise click.UsageError("give a NAME for the new piece, or --example PIECE")
+        written = examples.write_new(name or examples.find(example), folder, example)
+        click.echo("Wrote " + " and ".join(str(p) for p in written) + f"; next: piece render {written[0]}")
     _run(body)
 
 
 @main.command()
 @click.argument("scores", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PIECE_CACHE_DIR")
+@_cache_dir_option
 def validate(scores, cache_dir):
     """Check SCORES without rendering audio (speech is synthesized to learn its timing)."""
     _setup_logging(0, False)
@@ -232,8 +364,7 @@ def validate(scores, cache_dir):
     def body():
         from audio import plan as plan_module
         from audio import score as score_module
-        from audio.speech.cache import ClipCache
-        cache = ClipCache(cache_dir / "tts" if cache_dir else None)
+        cache = _clip_cache(cache_dir)
         for path in scores:
             plan = plan_module.resolve(score_module.load(path), cache)
             for w in plan.warnings:
@@ -245,7 +376,7 @@ def validate(scores, cache_dir):
 
 @main.command()
 @click.argument("score", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PIECE_CACHE_DIR")
+@_cache_dir_option
 def plan(score, cache_dir):
     """Print the resolved timeline of SCORE: every sentence and layer with its times."""
     _setup_logging(0, False)
@@ -253,8 +384,7 @@ def plan(score, cache_dir):
     def body():
         from audio import plan as plan_module
         from audio import score as score_module
-        from audio.speech.cache import ClipCache
-        p = plan_module.resolve(score_module.load(score), ClipCache(cache_dir / "tts" if cache_dir else None))
+        p = plan_module.resolve(score_module.load(score), _clip_cache(cache_dir))
         click.echo(f"{p.name}: {p.duration_s:.2f} s at {p.sample_rate} Hz, {p.channels} channel(s)")
         for lp in p.layers:
             click.echo(f"  layer {lp.name!r:24} {lp.start_s:9.2f} → {lp.end_s:9.2f}  {lp.source} {lp.gain_db:+.1f} dB")
@@ -271,7 +401,7 @@ def plan(score, cache_dir):
               help="Speak through this score: its voice, [[speaker]] labels and [[say]] entries.")
 @click.option("-o", "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=Path("say.wav"),
               show_default=True, help="The WAV file to write.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PIECE_CACHE_DIR")
+@_cache_dir_option
 def say(text, voice_name, score_path, out_path, cache_dir):
     """Speak TEXT to a WAV file; print what the engine is handed and its phonemes.
 
@@ -306,24 +436,29 @@ def voices(lang, variants):
             click.echo("Variants (use as en-us+NAME):")
             click.echo("  " + " ".join(engines["espeak"].variants()))
             return
-        for engine in engines.values():
-            for v in engine.voices():
-                if lang and not any(code.lower().startswith(lang.lower()) for code in v.languages):
-                    continue
-                click.echo(f"{', '.join(v.languages):24} {v.id:24} {v.name}")
+        every = [v for engine in engines.values() for v in engine.voices()]
+        shown = [v for v in every if not lang or any(code.lower().startswith(lang.lower()) for code in v.languages)]
+        if not shown:
+            from audio.schema import suggest
+            codes = sorted({code for v in every for code in v.languages})
+            raise click.BadParameter(f"no voice speaks a language starting with {lang!r}{suggest(lang, codes)} "
+                                     "(`piece voices` lists them all)", param_hint="--lang")
+        for v in shown:
+            click.echo(f"{', '.join(v.languages):24} {v.id:24} {v.name}")
     _run(body)
 
 
 def _list_table(entries, movable=lambda name: ()):
     """Generators or effects with their parameters, from the same table that validates them;
     parameters that can be envelopes are marked ~."""
+    from audio.schema import show_value
     for entry in entries:
         click.echo(f"{entry.name}: {entry.doc}")
         for p in entry.params:
             rng = f" [{p.min:g}..{p.max:g}]" if p.min is not None and p.max is not None else ""
             choices = f" [{' | '.join(map(str, p.choices))}]" if p.choices else ""
             mark = "~" if p.name in movable(entry.name) else " "
-            click.echo(f"  {mark} {p.name} = {p.default!r}{rng}{choices}  {p.doc}")
+            click.echo(f"  {mark} {p.name} = {show_value(p.default)}{rng}{choices}  {p.doc}")
         click.echo()
 
 
@@ -344,7 +479,7 @@ def effects():
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
-              show_default=True, help="Where a score's render is looked for.")
+              show_default=True, help="Where a score's render is looked for, relative to the current folder.")
 @click.option("--no-measure", is_flag=True, help="Skip decoding an audio file for its loudness and true peak.")
 def info(path, out_dir, no_measure):
     """Describe an audio file (duration, loudness, true peak, tags, chapters, loop) or a score's render."""

@@ -8,7 +8,8 @@ is tagged and staged atomically (``files.staging``) before the render commits th
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ import soundfile as sf
 
 from audio import captions
 from audio.files import ffmpeg, riff, staging, tags
+from audio.score import MP3_CBR_KBPS, written_channels
 
 if TYPE_CHECKING:
     from audio.plan import Plan, Tags
@@ -27,30 +29,39 @@ BLOCK = 1 << 17
 
 @dataclass(frozen=True)
 class Format:
-    """How one output format is written: by soundfile (lossless) or by ffmpeg (lossy)."""
+    """How one output format is written: by soundfile (lossless) or by ffmpeg (lossy, through
+    ``muxer``), and which kind of tag it carries."""
 
     name: str
     suffix: str
     lossless: bool
+    tags: str  # "riff" (WAV INFO), "vorbis", "id3" or "mp4"
     codec_args: tuple = ()
-    loops: bool = True  # can hold a seamless loop (MP3's encoder padding breaks one)
+    muxer: str = ""
+    loops: bool = True  # can hold a seamless loop (MP3's and AAC's encoder delay and padding break one)
 
 
+AAC_ARGS = ("-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart")  # the index first: plays while it loads
 FORMATS = {
-    "wav": Format("wav", ".wav", True),
-    "flac": Format("flac", ".flac", True),
-    "mp3": Format("mp3", ".mp3", False, ("-c:a", "libmp3lame"), loops=False),
-    "ogg": Format("ogg", ".ogg", False, ("-c:a", "libvorbis", "-q:a", "6")),
-    "opus": Format("opus", ".opus", False, ("-c:a", "libopus", "-b:a", "128k")),
+    "wav": Format("wav", ".wav", True, "riff"),
+    "flac": Format("flac", ".flac", True, "vorbis"),
+    "mp3": Format("mp3", ".mp3", False, "id3", ("-c:a", "libmp3lame"), "mp3", loops=False),
+    "ogg": Format("ogg", ".ogg", False, "vorbis", ("-c:a", "libvorbis", "-q:a", "6"), "ogg"),
+    "opus": Format("opus", ".opus", False, "vorbis", ("-c:a", "libopus", "-b:a", "128k"), "opus"),
+    "m4a": Format("m4a", ".m4a", False, "mp4", AAC_ARGS + ("-brand", "M4A "), "ipod", loops=False),
+    "m4b": Format("m4b", ".m4b", False, "mp4", AAC_ARGS + ("-brand", "M4B "), "ipod", loops=False),
 }
 PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
+PODCAST_MAX_BYTES = 200_000_000  # many podcast hosts refuse a larger episode
+OGG_SERIALS = 1 << 31  # ffmpeg's serial_offset is a non-negative int
 DITHER_GRID = 1 << 16  # dither noise is drawn per 65,536-sample stretch of the piece, seeded by its index
 
 
 @dataclass(frozen=True)
 class Delivery:
     """How the master becomes files: their tags and chapters, bit depth, MP3 mode, dither seed,
-    rate and channels, where in the piece the master starts, and the loop (0 for none)."""
+    rate, the channels of the files and of the mix (fewer when a mono mix is written twice), where
+    in the piece the master starts, and the loop (0 for none)."""
 
     tags: Tags
     chapters: tuple  # plan.Chapter
@@ -59,15 +70,17 @@ class Delivery:
     seed: int
     rate_hz: int
     channels: int
+    mix_channels: int
     first_sample: int = 0
     loop_samples: int = 0
 
     @classmethod
     def from_plan(cls, plan: Plan, first_sample: int = 0, loop_samples: int = 0) -> Delivery:
-        """The delivery a plan asks for; a podcast is always stereo (Apple refuses mono WAV/FLAC)."""
-        podcast = plan.master.preset.startswith("podcast")
+        """The delivery a plan asks for; a podcast preset writes a mono mix as two identical channels
+        (Apple refuses one-channel WAV and FLAC), in every format, so every file reads the same."""
         return cls(plan.tags, tuple(plan.chapters), plan.master.bit_depth, plan.master.mp3, plan.seed,
-                   plan.sample_rate, 2 if podcast else plan.channels, first_sample, loop_samples)
+                   plan.sample_rate, written_channels(plan.master.preset, plan.channels), plan.channels,
+                   first_sample, loop_samples)
 
     @property
     def cover(self) -> Path | None:
@@ -104,15 +117,17 @@ def quantize(block: np.ndarray, bits: int, dither: np.ndarray) -> np.ndarray:
 
 
 class FloatWriter:
-    """Streams float blocks to a 32-bit float WAV (the master, and stems)."""
+    """Streams float blocks to a 32-bit float WAV (the master, and stems); a mono block written to
+    a two-channel file goes into both channels."""
 
     def __init__(self, path: Path, rate_hz: int, channels: int):
         self.path = path
+        self.channels = channels
         self.file = sf.SoundFile(str(path), "w", samplerate=rate_hz, channels=channels, format="WAV",
                                  subtype="FLOAT")
 
     def write(self, block: np.ndarray):
-        self.file.write(block.astype(np.float32))
+        self.file.write(np.repeat(block.astype(np.float32), self.channels // block.shape[1], axis=1))
 
     def close(self):
         self.file.close()
@@ -131,12 +146,11 @@ def zero_peak_timestamp(path: Path):
 
 
 def convert_pcm(master: Path, final_tmp: Path, fmt: str, delivery: Delivery):
-    """The float master as WAV/FLAC of the delivery's bit depth (dithered unless float), mono
-    duplicated when it asks for 2 channels and the master is mono; a WAV gets the tags in its INFO
-    chunk."""
-    bits, channels = delivery.bit_depth, delivery.channels
+    """The float master as WAV/FLAC of the delivery's bit depth (dithered unless float); a WAV gets
+    the tags in its INFO chunk."""
+    bits = delivery.bit_depth
     with sf.SoundFile(str(master)) as src, sf.SoundFile(
-            str(final_tmp), "w", samplerate=src.samplerate, channels=channels, format=fmt.upper(),
+            str(final_tmp), "w", samplerate=src.samplerate, channels=src.channels, format=fmt.upper(),
             subtype=PCM_SUBTYPES[bits]) as dst:
         if fmt == "wav":
             tags.write_wav_info(dst, asdict(delivery.tags))
@@ -145,8 +159,9 @@ def convert_pcm(master: Path, final_tmp: Path, fmt: str, delivery: Delivery):
             if bits == 32:
                 out = block.astype(np.float32)
             else:
-                out = quantize(block, bits, tpdf_dither(delivery.seed, position, block.shape[0], block.shape[1]))
-            dst.write(np.repeat(out, channels // out.shape[1], axis=1))  # dual mono: the same samples twice
+                dither = tpdf_dither(delivery.seed, position, block.shape[0], delivery.mix_channels)
+                out = quantize(block, bits, np.repeat(dither, block.shape[1] // delivery.mix_channels, axis=1))
+            dst.write(out)
             position += block.shape[0]
     if bits == 32 and fmt == "wav":
         zero_peak_timestamp(final_tmp)
@@ -161,32 +176,62 @@ def mp3_args(mode: str) -> list[str]:
     return ["-b:a", f"{mode[3:]}k"]
 
 
+def mp3_mode_that_fits(duration_s: float, max_bytes: float | None = None) -> str | None:
+    """The highest constant MP3 bit rate whose file of ``duration_s`` stays under ``max_bytes``
+    (PODCAST_MAX_BYTES: what many podcast hosts take), with 1 % for tags and framing; None if none does."""
+    max_bytes = PODCAST_MAX_BYTES if max_bytes is None else max_bytes
+    fitting = [kbps for kbps in MP3_CBR_KBPS if kbps * 1000 / 8 * duration_s * 1.01 <= max_bytes]
+    return f"cbr{max(fitting)}" if fitting else None
+
+
 def write_format(master: Path, final: Path, fmt: str, delivery: Delivery, staged: staging.Staged | None = None):
     """One output file from the float master, tagged, staged (or renamed into place) when complete."""
+    f = FORMATS[fmt]
     tag_values = asdict(delivery.tags)
     with staging.atomic_path(final, staged) as tmp:
-        if FORMATS[fmt].lossless:
+        if f.lossless:
             convert_pcm(master, tmp, fmt, delivery)
         else:
-            args = FORMATS[fmt].codec_args + tuple(mp3_args(delivery.mp3_mode) if fmt == "mp3" else ())
-            ffmpeg.encode(master, tmp, args, muxer=fmt, what=fmt)
-        if fmt == "wav":
+            encode(master, tmp, f, delivery)
+        if f.tags == "riff":
             if delivery.loop_samples:
                 riff.add_smpl_chunk(tmp, 0, delivery.loop_samples - 1, delivery.rate_hz)
-        elif fmt == "mp3":
+        elif f.tags == "id3":
             tags.write_id3(tmp, tag_values, delivery.chapters, delivery.cover)
+        elif f.tags == "mp4":
+            tags.write_mp4(tmp, tag_values, delivery.cover, audiobook=fmt == "m4b")
         else:
             tags.write_vorbis(tmp, tag_values, delivery.chapters, delivery.cover)
 
 
+def encode(master: Path, tmp: Path, f: Format, delivery: Delivery):
+    """A lossy format through ffmpeg: MP3 in the delivery's mode, Ogg with a stream serial from the
+    seed (ffmpeg's is random, so two renders would differ), MP4 with its chapters."""
+    args = f.codec_args
+    if f.name == "mp3":
+        args += tuple(mp3_args(delivery.mp3_mode))
+    if f.muxer in ("ogg", "opus"):
+        args += ("-serial_offset", str(delivery.seed % OGG_SERIALS))
+    if f.tags != "mp4":
+        ffmpeg.encode(master, tmp, args, muxer=f.muxer, what=f.name)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        chapters = Path(folder) / "chapters.ffmetadata"
+        chapters.write_text(tags.ffmetadata_chapters(delivery.chapters), encoding="utf-8")
+        ffmpeg.encode(master, tmp, args, muxer=f.muxer, what=f.name, chapters=chapters)
+
+
 def write_formats(master: Path, out_dir: Path, stem: str, formats, delivery: Delivery,
-                  staged: staging.Staged | None = None) -> dict:
-    """Every asked format, two at a time (ffmpeg and soundfile release the GIL); {format: path}."""
+                  staged: staging.Staged | None = None, done=None) -> dict:
+    """Every asked format, two at a time (ffmpeg and soundfile release the GIL); {format: path}.
+    ``done()`` is called, on this thread, as each file is finished."""
     paths = {fmt: out_dir / f"{stem}{FORMATS[fmt].suffix}" for fmt in formats}
     with ThreadPoolExecutor(max_workers=2) as pool:
         jobs = [pool.submit(write_format, master, path, fmt, delivery, staged) for fmt, path in paths.items()]
-        for job in jobs:
+        for job in as_completed(jobs):
             job.result()
+            if done:
+                done()
     return {fmt: str(path) for fmt, path in paths.items()}
 
 

@@ -1,7 +1,7 @@
 """Describe finished audio: what a file is, how loud it measures, its tags, chapters and loops.
 
-``describe`` reads any file the project writes (WAV, FLAC, MP3, Ogg Vorbis, Ogg Opus), telling
-the format from the file's first bytes, not its name. Loudness and true peak are measured by
+``describe`` reads any file the project writes (WAV, FLAC, MP3, Ogg Vorbis, Ogg Opus, M4A,
+M4B), telling the format from the file's first bytes, not its name. Loudness and true peak are measured by
 decoding the whole file block by block with the project's own meters (``audio.master``):
 WAV and FLAC through soundfile, the lossy formats through the bundled ffmpeg writing raw float32
 to a pipe. Memory stays flat for any length. ``describe_score`` summarises a render's JSON
@@ -38,7 +38,8 @@ ITEM_LABEL_CHARS = 24  # a chapter or layer title longer than this is cut with a
 # ---------------------------------------------------------------- what kind of file
 
 def sniff(path: Path) -> str:
-    """``"wav"``, ``"flac"``, ``"mp3"`` or ``"ogg"`` from the file's first bytes.
+    """``"wav"``, ``"flac"``, ``"mp3"``, ``"ogg"``, ``"m4a"`` or ``"m4b"`` (an MP4 of brand ``M4B``)
+    from the file's first bytes.
 
     Raises RenderError naming the file when it is missing, a folder, unreadable, empty, or none of
     these (an Ogg file is told apart into Vorbis and Opus later, by its first packet).
@@ -63,7 +64,10 @@ def sniff(path: Path) -> str:
         return "ogg"
     if head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
         return "mp3"
-    raise RenderError(f"{path}: not a WAV, FLAC, MP3, Ogg Vorbis or Ogg Opus file (it starts with {head[:8]!r})")
+    if head[4:8] == b"ftyp":
+        return "m4b" if head[8:12] == b"M4B " else "m4a"
+    raise RenderError(f"{path}: not a WAV, FLAC, MP3, Ogg Vorbis, Ogg Opus, M4A or M4B file "
+                      f"(it starts with {head[:8]!r})")
 
 
 # ---------------------------------------------------------------- measuring
@@ -159,11 +163,13 @@ def load_mutagen(path: Path, kind: str):
     """The mutagen object for a file of the given kind; RenderError naming the file if it fails."""
     from mutagen.flac import FLAC
     from mutagen.mp3 import MP3
+    from mutagen.mp4 import MP4
     from mutagen.oggopus import OggOpus
     from mutagen.oggvorbis import OggVorbis
     from mutagen.wave import WAVE
 
-    classes = {"wav": [WAVE], "flac": [FLAC], "mp3": [MP3], "ogg": [OggVorbis, OggOpus]}[kind]
+    classes = {"wav": [WAVE], "flac": [FLAC], "mp3": [MP3], "ogg": [OggVorbis, OggOpus], "m4a": [MP4],
+               "m4b": [MP4]}[kind]
     errors = []
     for cls in classes:
         try:
@@ -175,8 +181,8 @@ def load_mutagen(path: Path, kind: str):
 
 
 def describe_lossy(path: Path, kind: str) -> dict:
-    """Stream facts, tags and chapters of an MP3, Ogg Vorbis or Ogg Opus file (header values:
-    the duration is replaced by the decoded length when the file is measured)."""
+    """Stream facts, tags and chapters of an MP3, Ogg Vorbis, Ogg Opus, M4A or M4B file (header
+    values: the duration is replaced by the decoded length when the file is measured)."""
     from mutagen.mp3 import BitrateMode
     from mutagen.oggopus import OggOpus
 
@@ -185,6 +191,8 @@ def describe_lossy(path: Path, kind: str) -> dict:
     if kind == "mp3":
         fmt, codec, rate_hz = "mp3", "mp3", ai.sample_rate
         mode = {BitrateMode.CBR: "CBR", BitrateMode.VBR: "VBR", BitrateMode.ABR: "ABR"}.get(ai.bitrate_mode)
+    elif kind in ("m4a", "m4b"):
+        fmt, codec, rate_hz, mode = kind, "aac" if ai.codec.startswith("mp4a") else ai.codec, ai.sample_rate, None
     elif isinstance(audio, OggOpus):
         fmt, codec, rate_hz, mode = "opus", "opus", OPUS_DECODE_RATE_HZ, "VBR"
     else:
@@ -194,7 +202,12 @@ def describe_lossy(path: Path, kind: str) -> dict:
             "n_frames": round(duration_s * rate_hz), "duration_s": duration_s, "bit_depth": None,
             "bitrate_kbps": round(ai.bitrate / 1000, 1) if getattr(ai, "bitrate", 0) else None,
             "bitrate_mode": mode}
-    found = file_tags.read_id3(audio.tags) if kind == "mp3" else file_tags.read_vorbis(audio.tags)
+    if kind == "mp3":
+        found = file_tags.read_id3(audio.tags)
+    elif fmt in ("m4a", "m4b"):
+        found = file_tags.read_mp4(audio)
+    else:
+        found = file_tags.read_vorbis(audio.tags)
     return {**info, **tag_facts(found), "loops": []}
 
 
@@ -203,8 +216,8 @@ def describe_lossy(path: Path, kind: str) -> dict:
 def describe(path: Path, measure: bool = True) -> dict:
     """Everything known about one audio file the project writes.
 
-    Keys: ``path``, ``format`` (wav, flac, mp3, ogg, opus), ``codec``, ``subtype`` (soundfile's, for
-    WAV/FLAC), ``sample_rate_hz``, ``channels``, ``n_frames``, ``duration_s``, ``bit_depth`` (None for
+    Keys: ``path``, ``format`` (wav, flac, mp3, ogg, opus, m4a, m4b), ``codec``, ``subtype`` (soundfile's,
+    for WAV/FLAC), ``sample_rate_hz``, ``channels``, ``n_frames``, ``duration_s``, ``bit_depth`` (None for
     lossy), ``bitrate_kbps`` (PCM rate for WAV, average for FLAC and Opus, nominal for Vorbis,
     header for MP3), ``bitrate_mode``, ``file_bytes``, ``loudness_lufs`` and ``true_peak_dbtp``
     (BS.1770-4, None when ``measure`` is false; -inf for silence), ``tags`` (title, artist, album,
@@ -290,6 +303,15 @@ def describe_score(manifest_path: Path) -> dict:
 
 # ---------------------------------------------------------------- text table
 
+def size_text(n_bytes: int) -> str:
+    """A file size as podcast hosts count it (1 MB = 1,000,000 bytes): "2.4 MB", "512 kB"."""
+    if n_bytes >= 1e9:
+        return f"{n_bytes / 1e9:.2f} GB"
+    if n_bytes >= 1e6:
+        return f"{n_bytes / 1e6:.1f} MB"
+    return f"{n_bytes / 1e3:.0f} kB"
+
+
 def format_value(key: str, value) -> str:
     """One value as text, by what its key says it is."""
     if value is None:
@@ -306,7 +328,9 @@ def format_value(key: str, value) -> str:
         if key.endswith("_kbps"):
             return f"{value:.1f}"
         return f"{value:.6g}"
-    if isinstance(value, int) and key.endswith(("bytes", "frames")):
+    if isinstance(value, int) and key.endswith("bytes"):
+        return f"{value:,} ({size_text(value)})"
+    if isinstance(value, int) and key.endswith("frames"):
         return f"{value:,}"
     return " / ".join(str(value).splitlines()) if str(value) else '""'
 
@@ -350,7 +374,7 @@ def table(info: dict) -> str:
         elif key == "files" and isinstance(value, dict):
             rows.append((key, ""))
             for kind, f in value.items():
-                state = f"{f['bytes']:,} bytes" if f.get("exists") else "missing"
+                state = f"{f['bytes']:,} bytes, {size_text(f['bytes'])}" if f.get("exists") else "missing"
                 rows.append((f"  {kind}", f"{f['path']} ({state})"))
         elif isinstance(value, dict):
             rows.append((key, ""))

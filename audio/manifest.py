@@ -3,8 +3,9 @@
 A manifest is the plan (``Plan.to_dict``, which ``Plan.from_dict`` reads back) and what the render
 added to it:
 
-- the plan: ``name``, ``title``, ``author``, ``sample_rate``, ``channels``, ``seed``,
-  ``total_samples``, ``duration_s``; ``cues[]`` (``index``, ``text``, ``line``, ``start_sample``,
+- the plan: ``name``, ``title``, ``author``, ``sample_rate``, ``channels`` (of the mix), ``seed``,
+  ``total_samples`` (mixed: a seamless loop mixes its crossfade more, folded into its start),
+  ``duration_s`` (of the files as written); ``cues[]`` (``index``, ``text``, ``line``, ``start_sample``,
   ``n_samples``, ``voice`` {``name``, ``rate``, ``pitch``, ``volume``}, ``gain_db``, ``start_s``,
   ``end_s``, ``words`` [[word, start_s, end_s]], ``effects``); ``layers[]`` (``name``, ``source``,
   ``params``, ``gain_db``, ``start_sample``, ``end_sample``, ``fade_in_s``, ``fade_out_s``,
@@ -16,7 +17,8 @@ added to it:
   path}, ``json``, ``png``) → path;
 - ``versions``: package → version;
 - ``measured``: ``mix_lufs``, ``gain_db``, ``loudness_lufs`` and ``true_peak_dbtp`` (of the
-  written master), ``duration_s``;
+  written master, as a meter reads the files), ``duration_s``, ``channels`` (of the files: a podcast
+  preset writes a mono mix as two identical channels);
 - ``timings``: seconds per pass (``mix_s``, ``master_s``, ``export_s``).
 
 Checks outside the project read ``duration_s``, ``sample_rate``, ``channels``; ``cues[]`` with
@@ -56,6 +58,7 @@ class Measured:
     loudness_lufs: float
     true_peak_dbtp: float
     duration_s: float
+    channels: int
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from audio import score as score_module
 from audio import automation, cast, lexicon, script, timeexpr
 from audio.cast import match_one
 from audio.errors import TTSError, score_error
+from audio.files import cover
 from audio.speech import helper
 from audio.speech import words as speech_words
 from audio.speech.cache import ClipCache
@@ -101,8 +102,8 @@ class Plan:
     sample_rate: int
     channels: int
     seed: int
-    total_samples: int
-    duration_s: float
+    total_samples: int  # mixed; a seamless loop mixes its crossfade past the end, folded into the start
+    duration_s: float  # of the file as written
     cues: list  # CuePlan
     layers: list  # LayerPlan
     master: MasterSettings
@@ -170,10 +171,11 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
     if not any(c.n_samples for c in cues) and not sc.layers:
         raise score_error(file, "piece.text", f"{sc.text_path} has nothing to speak (no letters or digits) and the "
                           "score has no layers: the piece would be silent")
-    if loop and loop.seamless and 2 * round(loop.crossfade * sr) >= total:
+    seam = round(loop.crossfade * sr) if loop and loop.seamless else 0  # mixed past the end, folded into the start
+    if seam and 2 * seam >= total:
         raise score_error(file, "loop.crossfade", f"{loop.crossfade:g} s is too long for a piece of {total / sr:.2f} s; "
                           "a seamless loop's crossfade must be under half its length")
-    warnings = []
+    warnings = list(sc.warnings) + _check_cover(sc)
 
     def time_of(expr, where):
         kind, text, offset = timeexpr.parse_time_expr(expr)
@@ -205,10 +207,12 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
                                 layer.fade_in, layer.fade_out, layer.duck_db, layer.pan,
                                 [sc.piece.seed, stable_hash(layer.name)], start / sr, end / sr, envelopes,
                                 list(layer.effects)))
+    if seam:
+        layers = _through_the_seam(layers, total, seam, warnings, file)
 
     p = sc.piece
     return Plan(name=sc.name, title=p.title, author=p.author, sample_rate=sr,
-                channels=p.channels, seed=p.seed, total_samples=total, duration_s=total / sr,
+                channels=p.channels, seed=p.seed, total_samples=total + seam, duration_s=total / sr,
                 cues=cues, layers=layers, master=sc.master,
                 score_sha256=sc.sha256, engine=_engine_versions(cues), warnings=warnings,
                 chapters=_chapters(sc, sentences, cues, time_of, total, sr),
@@ -216,6 +220,43 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
                 tags=Tags(p.title, p.author, p.album, None if p.year is None else f"{p.year:04d}", p.genre,
                           p.comment, p.cover),
                 score=file)
+
+
+def _through_the_seam(layers: list, total: int, seam: int, warnings: list, file: str) -> list:
+    """A seamless loop's layers: one running to the end goes on ``seam`` samples more, which the
+    loop folds into its start, and the fades at the seam are left out (a loop has no start or end:
+    faded, every repeat would dip). Leaving out fades is a warning that names them."""
+    out, dropped = [], []
+    for lp in layers:
+        changes = {}
+        if lp.start_sample == 0 and lp.fade_in_s > 0:
+            changes["fade_in_s"] = 0.0
+            dropped.append(f'layer "{lp.name}" fade_in {lp.fade_in_s:g} s')
+        if lp.end_sample == total:
+            changes["end_sample"] = total + seam
+            if lp.fade_out_s > 0:
+                changes["fade_out_s"] = 0.0
+                dropped.append(f'layer "{lp.name}" fade_out {lp.fade_out_s:g} s')
+        out.append(replace(lp, **changes))
+    if dropped:
+        warnings.append(f"{file}: loop.seamless: the fades at the seam are left out, so the loop does not dip "
+                        f"where it repeats: {', '.join(dropped)}")
+    return out
+
+
+def _check_cover(sc) -> list:
+    """A cover that misses Apple's artwork rules is refused under a podcast preset, else a warning."""
+    if not sc.piece.cover:
+        return []
+    problems = cover.apple_problems(cover.read_image(sc.piece.cover))
+    if not problems:
+        return []
+    low, high = cover.APPLE_SIDE_PX
+    what = (f"{sc.piece.cover}: {'; '.join(problems)} (Apple Podcasts takes a square JPEG or PNG in RGB, "
+            f"{low} to {high} px a side)")
+    if score_module.is_podcast(sc.master.preset):
+        raise score_error(str(sc.path), "piece.cover", f"{what}; preset {sc.master.preset!r} is for Apple Podcasts")
+    return [f"{sc.path}: piece.cover: {what}"]
 
 
 def _check_length_estimate(sc, sentences):

@@ -24,6 +24,7 @@ from audio.files import staging
 from audio.files.floatfile import FloatFile
 from audio.master import LoudnessMeter, target
 from audio.plan import Plan
+from audio.score import written_channels
 from audio.speech.cache import ClipCache
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,11 @@ class _Mixed:
 
 def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=None, span_s=None,
            stems=False, picture=False) -> dict:
-    """Render ``plan`` into ``out_dir``; return the manifest. ``progress(n_samples)`` reports work.
+    """Render ``plan`` into ``out_dir``; return the manifest.
+
+    ``progress(phase, n, total)`` reports work as it is done: ``n`` more of ``total`` in each phase,
+    in order "mixing" (samples), "mastering" (samples; "mastering, try 2" and on when the loudness
+    search needs another pass) and "writing files" (files).
 
     ``span_s`` (start, end in seconds) renders a preview: the whole piece is mixed and measured, so
     the span's samples are exactly those of the full render there, but only the span is written,
@@ -53,6 +58,7 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     out_dir = Path(out_dir)
     formats = _check_request(plan, out_dir, formats, picture)
     sr, ch = plan.sample_rate, plan.channels
+    out_ch = written_channels(plan.master.preset, ch)  # a podcast's mono mix is written twice
     timings = {}
     work = staging.work_dir(out_dir, plan.name)
     staged = staging.Staged()
@@ -70,11 +76,13 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
             span = (min(round(span_s[0] * sr), frames), min(round(span_s[1] * sr), frames))
         master_wav = work / "master.wav"
         mastered = target.master_to_target(mixed.mix, mixed.envelope, mixed.step_power, sr, plan.master,
-                                           lambda: export.FloatWriter(master_wav, sr, ch), mixed.offset, span,
-                                           plan.score or plan.name)
+                                           lambda: export.FloatWriter(master_wav, sr, out_ch), mixed.offset, span,
+                                           plan.score or plan.name, copies=out_ch // ch,
+                                           progress=_mastering_progress(progress, mixed.mix.frames))
         timings["master_s"] = time.perf_counter() - t0
 
-        result = _export(plan, out_dir, formats, picture, mixed, master_wav, mastered, span, staged, timings)
+        result = _export(plan, out_dir, formats, picture, mixed, master_wav, mastered, span, staged, timings,
+                         progress)
         staged.commit()  # every file into place at once: an interrupted render leaves the earlier set
     except OSError as e:
         raise RenderError(f"{e.filename or out_dir}: cannot write: {e.strerror}; earlier outputs are left as "
@@ -131,11 +139,18 @@ def _mix(plan: Plan, cache: ClipCache, work: Path, stems: bool, progress) -> _Mi
                         stem_files[name] = FloatFile(work / f"stem-{len(stem_files)}.f32", ch)
                     stem_files[name].append(x)
             if progress:
-                progress(block.shape[0])
+                progress("mixing", block.shape[0], plan.total_samples)
     envelope.finish()
     for f in [mix, *stem_files.values()]:
         f.close_writing()
     return _Mixed(mix, stem_files, envelope, meter.step_power, np.zeros(ch))
+
+
+def _mastering_progress(progress, frames: int):
+    """The mastering passes' progress(attempt, n) as the render's phases."""
+    if progress is None:
+        return None
+    return lambda attempt, n: progress("mastering" if attempt == 1 else f"mastering, try {attempt}", n, frames)
 
 
 def _make_seamless(mixed: _Mixed, plan: Plan) -> _Mixed:
@@ -150,7 +165,7 @@ def _make_seamless(mixed: _Mixed, plan: Plan) -> _Mixed:
 
 
 def _export(plan: Plan, out_dir: Path, formats: tuple, picture: bool, mixed: _Mixed, master_wav: Path,
-            mastered: target.MasterResult, span, staged: staging.Staged, timings: dict) -> dict:
+            mastered: target.MasterResult, span, staged: staging.Staged, timings: dict, progress=None) -> dict:
     """Every format from the float master, and stems; for a whole piece also the captions, the
     picture and the manifest, which is returned."""
     sr = plan.sample_rate
@@ -159,13 +174,15 @@ def _export(plan: Plan, out_dir: Path, formats: tuple, picture: bool, mixed: _Mi
     delivery = export.Delivery.from_plan(plan, first_sample=span[0] if span else 0,
                                          loop_samples=mixed.mix.frames if seamless else 0)
     stem = plan.name if span is None else f"{plan.name}.preview"
-    written = export.write_formats(master_wav, out_dir, stem, formats, delivery, staged)
+    done = None if progress is None else lambda: progress("writing files", 1, len(formats))
+    written = export.write_formats(master_wav, out_dir, stem, formats, delivery, staged, done)
     if span is None and mixed.stems:
-        written["stems"] = _write_stems(mixed.stems, out_dir, plan, mastered.gain_db, seamless, staged)
+        written["stems"] = _write_stems(mixed.stems, out_dir, plan, delivery.channels, mastered.gain_db, seamless,
+                                        staged)
     timings["export_s"] = time.perf_counter() - t0
 
     measured = manifest.Measured(mastered.mix_lufs, mastered.gain_db, mastered.loudness_lufs,
-                                 mastered.true_peak_dbtp, mixed.mix.frames / sr)
+                                 mastered.true_peak_dbtp, mixed.mix.frames / sr, delivery.channels)
     if span is not None:
         return {"files": written, "span_s": [span[0] / sr, span[1] / sr], "measured": asdict(measured),
                 "timings": timings}
@@ -184,17 +201,18 @@ def _export(plan: Plan, out_dir: Path, formats: tuple, picture: bool, mixed: _Mi
     return result
 
 
-def _write_stems(stems: dict, out_dir: Path, plan: Plan, gain_db: float, seamless: bool,
+def _write_stems(stems: dict, out_dir: Path, plan: Plan, channels: int, gain_db: float, seamless: bool,
                  staged: staging.Staged) -> dict:
-    """Each stem as float WAV, with the master's gain and no limiter: together they sum to the mix
-    (before the limiter; a loop's stems each lose their own DC, as the mix lost theirs together)."""
+    """Each stem as float WAV of the mix's written ``channels``, with the master's gain and no
+    limiter: together they sum to the mix (before the limiter; a loop's stems each lose their own
+    DC, as the mix lost theirs together)."""
     gain = 10 ** (gain_db / 20)
     written = {}
     for name, f in stems.items():
         final = out_dir / f"{plan.name}.stem-{staging.safe_name(name, 'layer')}.wav"
         offset = loop.dc_offset(f) if seamless else 0.0
         with staging.atomic_path(final, staged) as tmp:
-            writer = export.FloatWriter(tmp, plan.sample_rate, plan.channels)
+            writer = export.FloatWriter(tmp, plan.sample_rate, channels)
             try:
                 for block in f.blocks(mixer.BLOCK_SAMPLES):
                     writer.write((block - offset) * gain)

@@ -100,21 +100,39 @@ LAYER_FIELDS = (
     Param("effects", [], "effect chain on the generator's sound, before fades and gain (`piece effects`)"),
 )
 
-FORMATS = ("wav", "flac", "mp3", "ogg", "opus")
+FORMATS = ("wav", "flac", "mp3", "ogg", "opus", "m4a", "m4b")
+GAPPED_FORMATS = ("mp3", "m4a", "m4b")  # the encoder's delay and padding break a seamless loop
 
-# Loudness presets: a preset fills the master (and channel) keys the score does not give itself.
+
+@dataclass(frozen=True)
+class Preset:
+    """A deliverable: the loudness a meter reads from the written files, the true-peak ceiling, the
+    channels a mix may have (the first is the default; empty: any), and whether it goes to Apple
+    Podcasts: then a mono mix is written as two identical channels (Apple takes no one-channel WAV
+    or FLAC) and the cover must meet Apple's artwork rules."""
+
+    loudness_lufs: float
+    true_peak_dbtp: float
+    channels: tuple = ()
+    podcast: bool = False
+
+
+# Two identical channels read 3 LU above one on every meter, so a mono mix written twice is
+# mastered to -19 LUFS per channel (Apple's and AES TD1004's figure for mono) and reads -16.
 PRESETS = {
-    "podcast": {"master.loudness_lufs": -16.0, "master.true_peak_dbtp": -1.0, "piece.channels": 2},
-    "podcast-mono": {"master.loudness_lufs": -19.0, "master.true_peak_dbtp": -1.0, "piece.channels": 1},
-    "broadcast": {"master.loudness_lufs": -23.0, "master.true_peak_dbtp": -1.0},  # EBU R128
-    "streaming": {"master.loudness_lufs": -14.0, "master.true_peak_dbtp": -1.0},
+    "podcast": Preset(-16.0, -1.0, channels=(2, 1), podcast=True),
+    "podcast-mono": Preset(-16.0, -1.0, channels=(1,), podcast=True),
+    "broadcast": Preset(-23.0, -1.0),  # EBU R128
+    "streaming": Preset(-14.0, -1.0),
 }
-MP3_MODE_RE = re.compile(r"^(cbr(32|40|48|56|64|80|96|112|128|160|192|224|256|320)|vbr[0-9])$")
+MP3_CBR_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)  # MPEG-1 Layer III rates
+MP3_MODE_RE = re.compile(rf"^(cbr({'|'.join(map(str, MP3_CBR_KBPS))})|vbr[0-9])$")
 
 MASTER_FIELDS = (
-    Param("preset", "", "loudness preset: " + ", ".join(PRESETS) + "; explicit keys override it",
+    Param("preset", "", "a deliverable: " + ", ".join(PRESETS) + "; the score's own keys must agree with it",
           choices=("",) + tuple(PRESETS)),
-    Param("loudness_lufs", -16.0, "integrated loudness target, LUFS (ITU-R BS.1770)", -40.0, -5.0),
+    Param("loudness_lufs", -16.0, "integrated loudness target, LUFS (ITU-R BS.1770), as read from the written files",
+          -40.0, -5.0),
     Param("true_peak_dbtp", -1.0, "true-peak ceiling, dBTP (4x oversampled)", -12.0, 0.0),
     Param("formats", ["wav", "mp3"], "output formats: " + ", ".join(FORMATS), choices=FORMATS),
     Param("mp3", "cbr192", 'MP3 mode: "cbrKBPS" (constant bit rate, e.g. cbr192) or "vbrN" (LAME V0..V9)'),
@@ -131,8 +149,9 @@ LOOP_FIELDS = (
     Param("duration", None, "total length in seconds; the ambience goes on, never repeating", 1.0, 12 * 3600.0,
           kind=float),
     Param("repeat_every", 0.0, "speak the text again every this many seconds (0 = once)", 0.0, 12 * 3600.0),
-    Param("seamless", False, "make the file loop without a seam (WAV/FLAC/OGG/Opus; not MP3)"),
-    Param("crossfade", 2.0, "seconds of the end crossfaded into the start of a seamless loop", 0.01, 60.0),
+    Param("seamless", False, "make the file loop without a seam (WAV/FLAC/OGG/Opus; not MP3, M4A or M4B)"),
+    Param("crossfade", 2.0, "seconds mixed past the end and crossfaded into the start of a seamless loop", 0.01,
+          60.0),
 )
 
 TABLES = {"piece": PIECE_FIELDS, "voice": VOICE_FIELDS, "pauses": PAUSE_FIELDS, "master": MASTER_FIELDS,
@@ -271,6 +290,7 @@ class Score:
     says: tuple = field(default_factory=tuple)  # lexicon.Say, in score order
     speakers: tuple = field(default_factory=tuple)  # Speaker
     spans: tuple = field(default_factory=tuple)  # Span
+    warnings: tuple = ()  # what applying the command line's options changed, with the numbers
 
 
 def load(path) -> Score:
@@ -531,22 +551,23 @@ def check_cover(cover: Path, file: str, where: str) -> str:
 
 
 def check_master(master: Master, loop: Loop | None, file: str):
-    """The rules across [master] and [loop]: an MP3 mode that exists, FLAC depth, no seamless MP3."""
+    """The rules across [master] and [loop]: an MP3 mode that exists, FLAC depth, no seamless MP3 or AAC."""
     if not MP3_MODE_RE.match(master.mp3):
         raise score_error(file, "master.mp3", f'must be "cbrKBPS" (cbr32 .. cbr320) or "vbrN" (vbr0 .. vbr9), '
                           f"got {show_value(master.mp3)}")
     if master.bit_depth == 32 and "flac" in master.formats:
         raise score_error(file, "master.bit_depth", "FLAC holds at most 24-bit samples, got 32; use 16 or 24, "
                           'or drop "flac" from master.formats')
-    if loop and loop.seamless and "mp3" in master.formats:
-        raise score_error(file, "loop.seamless", 'MP3 cannot loop without a gap (the encoder pads the start and '
-                          'end); drop "mp3" from master.formats for a loop, or use ogg/opus')
+    gapped = [f for f in master.formats if f in GAPPED_FORMATS]
+    if loop and loop.seamless and gapped:
+        raise score_error(file, "loop.seamless", f"{gapped[0].upper()} cannot loop without a gap (the encoder pads "
+                          f'the start and end); drop "{gapped[0]}" from master.formats for a loop, or use ogg/opus')
 
 
 def with_options(sc: Score, preset=None, mp3=None, seamless=None, duration_s=None, formats=None) -> Score:
     """The score with command-line options applied over it, checked like the score's own keys."""
     if preset:
-        sc = with_preset(sc, preset)
+        sc = with_preset(sc, preset, command_line=True)
     master = sc.master
     if mp3:
         master = dataclasses.replace(master, mp3=mp3)
@@ -564,14 +585,48 @@ def with_options(sc: Score, preset=None, mp3=None, seamless=None, duration_s=Non
     return dataclasses.replace(sc, master=master, loop=loop)
 
 
-def with_preset(sc: Score, preset: str) -> Score:
-    """The score with a loudness preset filling every key the score does not give itself."""
-    if preset not in PRESETS:
-        raise score_error(str(sc.path), "master.preset", f"unknown preset {show_value(preset)}"
-                          f"{suggest(preset, PRESETS)} (known: {', '.join(PRESETS)})")
-    tables = {"piece": sc.piece, "master": dataclasses.replace(sc.master, preset=preset)}
-    for key, value in PRESETS[preset].items():
+def with_preset(sc: Score, name: str, command_line: bool = False) -> Score:
+    """The score made the deliverable a preset names, so what is written is always one.
+
+    A key the preset sets that the score leaves out takes the preset's value. In the score, a key it
+    gives itself must agree with its own preset (a lower true-peak ceiling, or a channel count the
+    preset allows, agrees); a contradiction is a ScoreError naming both. ``--preset`` on the command
+    line asks for that deliverable: it replaces the score's values, with a warning for each.
+    """
+    file = str(sc.path)
+    if name not in PRESETS:
+        raise score_error(file, "master.preset", f"unknown preset {show_value(name)}"
+                          f"{suggest(name, PRESETS)} (known: {', '.join(PRESETS)})")
+    preset = PRESETS[name]
+    piece, master, warnings = sc.piece, sc.master, list(sc.warnings)
+    wanted = [("master.loudness_lufs", master.loudness_lufs, preset.loudness_lufs,
+               lambda v: v == preset.loudness_lufs, f"{preset.loudness_lufs:g} LUFS as read from the files"),
+              ("master.true_peak_dbtp", master.true_peak_dbtp, preset.true_peak_dbtp,
+               lambda v: v <= preset.true_peak_dbtp, f"a ceiling of {preset.true_peak_dbtp:g} dBTP at most")]
+    if preset.channels:
+        what = "a mono mix" if preset.channels == (1,) else f"{' or '.join(map(str, preset.channels))} channels"
+        wanted.append(("piece.channels", piece.channels, preset.channels[0], lambda v: v in preset.channels, what))
+    values = {}
+    for key, given, value, agrees, what in wanted:
         if key not in sc.explicit:
-            table, name = key.split(".")
-            tables[table] = dataclasses.replace(tables[table], **{name: value})
-    return dataclasses.replace(sc, **tables)
+            values[key] = value
+        elif not agrees(given):
+            if not command_line:
+                raise score_error(file, key, f"{given:g} contradicts preset {show_value(name)} ({what}); "
+                                  "drop the key, or the preset")
+            warnings.append(f"{file}: --preset {name} replaces {key} = {given:g} with {value:g} ({what})")
+            values[key] = value
+    piece = dataclasses.replace(piece, **{k.split(".")[1]: v for k, v in values.items() if k.startswith("piece.")})
+    master = dataclasses.replace(master, preset=name,
+                                 **{k.split(".")[1]: v for k, v in values.items() if k.startswith("master.")})
+    return dataclasses.replace(sc, piece=piece, master=master, warnings=tuple(warnings))
+
+
+def written_channels(preset: str, channels: int) -> int:
+    """The channels of the files a render writes: a podcast preset writes a mono mix twice."""
+    return 2 if is_podcast(preset) else channels
+
+
+def is_podcast(preset: str) -> bool:
+    """Whether a preset (or "" for none) delivers to Apple Podcasts."""
+    return bool(preset) and PRESETS[preset].podcast

@@ -7,6 +7,7 @@ import soundfile as sf
 from click.testing import CliRunner
 from conftest import REPO, write_score
 
+from audio import export
 from audio.cli import Clock, Duration, FormatList, main
 
 GOOD = """
@@ -226,3 +227,24 @@ def test_picture_draws_a_png_beside_the_render(good, tmp_path):
     result = run("render", good, "-o", tmp_path / "b", "--format", "mp3", "--picture")
     assert result.exit_code == 1 and "WAV or FLAC" in result.output
     assert not list((tmp_path / "b").glob("*.mp3"))  # refused before any work
+
+
+def test_the_render_line_says_the_size_of_each_audio_file(tmp_path):
+    result = run("render", write_score(tmp_path, GOOD, TEXT), "-o", tmp_path / "out", "--format", "wav,mp3")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"piece\.wav \(\d+(\.\d)? (kB|MB)\), piece\.mp3 \(\d+(\.\d)? (kB|MB)\)", result.output)
+
+
+def test_an_mp3_past_the_podcast_limit_is_a_warning_that_names_a_mode_that_fits(tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "PODCAST_MAX_BYTES", 60_000)  # six seconds at 192 kbit/s pass it
+    result = CliRunner().invoke(main, ["render", str(write_score(tmp_path, GOOD, TEXT)), "-o",
+                                       str(tmp_path / "out"), "--format", "mp3"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"Warning: piece: the MP3 is \d+ kB, over the 60 kB many podcast hosts take; --mp3 cbr\d+ fits",
+                     result.output)
+
+
+@pytest.mark.parametrize("duration_s, mode", [(2 * 3600, "cbr192"), (2 * 3600 + 20 * 60, "cbr160"),
+                                              (3 * 3600, "cbr128"), (8 * 3600, "cbr48"), (60 * 3600, None)])
+def test_the_mp3_mode_that_fits_200_mb(duration_s, mode):
+    assert export.mp3_mode_that_fits(duration_s) == mode

@@ -3,8 +3,10 @@ stems that sum to the mix and seamless loops."""
 
 import json
 import re
+import struct
 import subprocess
 import textwrap
+import zlib
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from conftest import ebur128, ffmpeg, write_score
 from mutagen.flac import FLAC
 from mutagen.id3 import ID3
 from mutagen.mp3 import MP3, BitrateMode
+from mutagen.mp4 import MP4
 from mutagen.oggopus import OggOpus
 
 from audio import info, plan, render, score
@@ -57,21 +60,92 @@ def make(tmp_path, body=BODY, **options):
     return plan.resolve(sc, ClipCache())
 
 
+def png_bytes(width: int, height: int, colour_type: int = 2) -> bytes:
+    """A flat PNG (PNG spec: signature, IHDR, IDAT, IEND); colour type 2 is RGB, 0 grey."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    pixel = bytes([40, 90, 160]) if colour_type == 2 else b"\x80"
+    rows = (b"\x00" + pixel * width) * height
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+ALL_FORMATS = ["wav", "flac", "mp3", "ogg", "opus", "m4a", "m4b"]
+
+
 @pytest.fixture(scope="module")
 def episode(tmp_path_factory):
     folder = tmp_path_factory.mktemp("episode")
-    p = make(folder, preset="podcast", formats=["wav", "flac", "mp3", "ogg", "opus"])
+    (folder / "cover.png").write_bytes(png_bytes(1400, 1400))
+    p = make(folder, BODY.replace("seed = 5", 'seed = 5\ncover = "cover.png"'), preset="podcast",
+             formats=ALL_FORMATS)
     render.render(p, ClipCache(), folder / "out")
     return p, folder / "out"
 
 
 @pytest.mark.parametrize("name, tolerance", [("piece.wav", 0.5), ("piece.flac", 0.5), ("piece.mp3", 1.0),
-                                             ("piece.ogg", 1.0), ("piece.opus", 1.0)])
+                                             ("piece.ogg", 1.0), ("piece.opus", 1.0), ("piece.m4a", 1.0),
+                                             ("piece.m4b", 1.0)])
 def test_every_format_meets_the_podcast_preset_after_encoding(episode, name, tolerance):
     _, out = episode
     measured = ebur128(out / name)
     assert measured["lufs"] == pytest.approx(-16.0, abs=tolerance)
     assert measured["dbtp"] <= -1.0 + (0.0 if name.endswith(("wav", "flac")) else 0.5)
+
+
+def test_the_same_score_gives_the_same_bytes_in_every_format(episode, tmp_path):
+    p, out = episode
+    render.render(p, ClipCache(), tmp_path)
+    for fmt in ALL_FORMATS + ["srt", "vtt", "transcript.json", "chapters.json"]:
+        assert (tmp_path / f"piece.{fmt}").read_bytes() == (out / f"piece.{fmt}").read_bytes(), fmt
+
+
+def ffmpeg_reading(path) -> tuple[float, list]:
+    """The duration and chapters (start_s, end_s, title) ffmpeg reads from a file."""
+    probe = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    h, m, s = re.search(r"Duration: (\d+):(\d+):([\d.]+)", probe).groups()
+    meta = subprocess.run([ffmpeg(), "-v", "error", "-i", str(path), "-f", "ffmetadata", "-"],
+                          capture_output=True, text=True, check=True).stdout
+    chapters = []
+    for section in meta.split("[CHAPTER]")[1:]:
+        fields = dict(re.findall(r"^(\w+)=(.*)$", section, re.M))
+        num, den = map(int, fields["TIMEBASE"].split("/"))
+        chapters.append((int(fields["START"]) * num / den, int(fields["END"]) * num / den, fields.get("title")))
+    return int(h) * 3600 + int(m) * 60 + float(s), chapters
+
+
+@pytest.mark.parametrize("fmt", ["m4a", "m4b"])
+def test_m4a_and_m4b_carry_tags_cover_and_chapters_that_ffmpeg_and_mutagen_read(episode, fmt):
+    p, out = episode
+    path = out / f"piece.{fmt}"
+    duration_s, chapters = ffmpeg_reading(path)
+    assert duration_s == pytest.approx(p.duration_s, abs=0.02)
+    assert [(round(a, 3), round(b, 3), t) for a, b, t in chapters] == \
+        [(round(c.start_s, 3), round(c.end_s, 3), c.title) for c in p.chapters]
+    mp4 = MP4(path)
+    assert mp4["\xa9nam"] == ["Tiny Piece"] and mp4["\xa9ART"] == ["The Authors"] and mp4["\xa9alb"] == ["Seeds"]
+    assert mp4["\xa9day"] == ["2026"] and mp4["\xa9gen"] == ["Spoken"] and mp4["\xa9cmt"] == ["made in a test"]
+    assert bytes(mp4["covr"][0]) == (out.parent / "cover.png").read_bytes()
+    assert [c.title for c in mp4.chapters] == [c.title for c in p.chapters]
+    assert mp4.info.channels == 2 and mp4.info.sample_rate == p.sample_rate
+    described = info.describe(path)
+    assert described["format"] == fmt and described["cover"]["present"]
+    assert [c["title"] for c in described["chapters"]] == [c.title for c in p.chapters]
+    assert described["loudness_lufs"] == pytest.approx(ebur128(path)["lufs"], abs=0.2)
+
+
+def test_a_cover_apple_would_refuse_is_a_warning_and_under_a_podcast_preset_an_error(tmp_path):
+    (tmp_path / "wide.png").write_bytes(png_bytes(1600, 526))
+    (tmp_path / "grey.png").write_bytes(png_bytes(1400, 1400, colour_type=0))
+    wide = BODY.replace("seed = 5", 'seed = 5\ncover = "wide.png"')
+    p = make(tmp_path, wide)
+    warning = next(w for w in p.warnings if "piece.cover" in w)
+    assert "1600×526 px is not square" in warning and "526 px is outside 1400–3000 px" in warning
+    with pytest.raises(ScoreError, match="not square") as e:
+        make(tmp_path, wide, preset="podcast")
+    assert e.value.where == "piece.cover"
+    with pytest.raises(ScoreError, match="grey, not RGB"):
+        make(tmp_path, BODY.replace("seed = 5", 'seed = 5\ncover = "grey.png"'), preset="podcast-mono")
 
 
 def test_mp3_carries_id3v23_tags_and_chapters(episode):
@@ -95,24 +169,6 @@ def test_flac_and_opus_carry_vorbis_comments_and_chapters(episode):
     for f in (FLAC(out / "piece.flac"), OggOpus(out / "piece.opus")):
         assert f["TITLE"] == ["Tiny Piece"] and f["ARTIST"] == ["The Authors"] and f["DATE"] == ["2026"]
         assert f["CHAPTER001"] == ["00:00:00.000"] and f["CHAPTER003NAME"] == ["A new paragraph starts."]
-
-
-def test_a_mono_podcast_is_mono_mp3_but_dual_mono_wav(tmp_path):
-    p = make(tmp_path, preset="podcast-mono", formats=["wav", "mp3"])
-    assert p.channels == 1 and p.master.loudness_lufs == -19.0
-    render.render(p, ClipCache(), tmp_path / "out")
-    wav, _ = sf.read(tmp_path / "out" / "piece.wav")
-    assert wav.shape[1] == 2 and np.array_equal(wav[:, 0], wav[:, 1])
-    probe = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(tmp_path / "out" / "piece.mp3")],
-                           capture_output=True, text=True).stderr
-    assert re.search(r"Audio: mp3.*mono", probe)
-    assert ebur128(tmp_path / "out" / "piece.mp3")["lufs"] == pytest.approx(-19.0, abs=1.0)
-
-
-def test_explicit_master_keys_override_the_preset(tmp_path):
-    p = make(tmp_path, BODY + "\n[master]\npreset = \"broadcast\"\nloudness_lufs = -20.0\n")
-    assert p.master.loudness_lufs == -20.0 and p.master.preset == "broadcast"
-    assert make(tmp_path, BODY + "\n[master]\npreset = \"streaming\"\n").master.loudness_lufs == -14.0
 
 
 def test_mp3_vbr_and_24_bit_flac(tmp_path):
@@ -202,9 +258,10 @@ def test_a_seamless_loop_has_no_seam(tmp_path):
     assert int.from_bytes(raw[at + 4 * 9: at + 4 * 10], "little") == 1  # one loop
 
 
-def test_a_loop_refuses_mp3(tmp_path):
-    with pytest.raises(ScoreError, match="MP3 cannot loop"):
-        make(tmp_path, loop_body().replace('formats = ["wav", "ogg"]', 'formats = ["wav", "mp3"]'))
+@pytest.mark.parametrize("fmt", ["mp3", "m4a", "m4b"])
+def test_a_loop_refuses_the_formats_whose_encoder_pads_it(tmp_path, fmt):
+    with pytest.raises(ScoreError, match=f"{fmt.upper()} cannot loop"):
+        make(tmp_path, loop_body().replace('formats = ["wav", "ogg"]', f'formats = ["wav", "{fmt}"]'))
 
 
 def test_long_form_repeats_the_text_and_keeps_the_ambience_going(tmp_path):

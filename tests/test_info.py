@@ -347,7 +347,7 @@ def test_a_missing_file_is_an_error_naming_it(tmp_path):
 def test_a_text_file_named_wav_is_an_error_naming_it(tmp_path):
     path = tmp_path / "notes.wav"
     path.write_text("these are not samples\n")
-    with pytest.raises(RenderError, match=r"notes\.wav: not a WAV, FLAC, MP3, Ogg Vorbis or Ogg Opus file"):
+    with pytest.raises(RenderError, match=r"notes\.wav: not a WAV, FLAC, MP3, Ogg Vorbis, Ogg Opus, M4A or M4B file"):
         info.describe(path)
 
 

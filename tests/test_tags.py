@@ -15,9 +15,12 @@ import pytest
 import soundfile as sf
 from mutagen.flac import FLAC, Picture
 from mutagen.id3 import ID3, CTOCFlags
+from mutagen.mp4 import MP4
 from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 
+from audio import export
+from audio.files import ffmpeg as ffmpeg_module
 from audio.files import tags
 from audio.errors import RenderError
 
@@ -142,6 +145,20 @@ def test_mp3_id3v23_frames_chapters_and_cover(tmp_path, png):
     assert_decodes_cleanly(path)
 
 
+def test_mp3_chap_frames_are_stored_in_time_order(tmp_path):
+    # mutagen stores frames by size: a long first title used to put the first chapter last
+    chapters = [Chapter("A much longer opening chapter title", 0.0, 0.3), Chapter("B", 0.3, 0.6),
+                Chapter("Mid", 0.6, 1.0)]
+    path = encode_sine(tmp_path / "o.mp3", "libmp3lame")
+    tags.write_id3(path, TAGS, chapters, None)
+    raw = path.read_bytes()
+    stored = [raw[m.start() + 10: raw.index(b"\0", m.start() + 10)] for m in re.finditer(b"CHAP", raw)]
+    assert stored == [b"chp0", b"chp1", b"chp2"]
+    assert [c["title"] for c in ffmpeg_chapters(path)] == [c.title for c in chapters]  # ffmpeg reads file order
+    assert [c.element_id for c in ID3(path).getall("CHAP")] == ["chp0", "chp1", "chp2"]
+    assert_decodes_cleanly(path)
+
+
 def test_mp3_without_id3_tag_retagging_replaces_chapters_and_jpeg_cover(tmp_path, png, jpeg):
     path = encode_sine(tmp_path / "b.mp3", "libmp3lame", "-id3v2_version", "0", "-write_xing", "0")
     assert path.read_bytes()[:3] != b"ID3"
@@ -249,3 +266,33 @@ def test_vorbis_tags_refuse_other_files(tmp_path):
     path = encode_sine(tmp_path / "x.ogg.mp3", "libmp3lame")
     with pytest.raises(RenderError, match=r"x\.ogg\.mp3: not a FLAC, Ogg Vorbis or Ogg Opus"):
         tags.write_vorbis(path, TAGS, [], None)
+
+
+# ---------------------------------------------------------------- M4A / M4B
+
+@pytest.mark.parametrize("fmt", ["m4a", "m4b"])
+def test_mp4_atoms_cover_and_chapters_are_read_back_by_mutagen_and_ffmpeg(tmp_path, png, fmt):
+    src = tmp_path / "s.wav"
+    sf.write(str(src), sine(RATE_HZ, 2), RATE_HZ)
+    chapters = CHAPTERS[:2] + [Chapter("End = the; #last", 0.75, 1.0)]  # ffmetadata escapes = ; #
+    metadata = tmp_path / "chapters.ffmetadata"
+    metadata.write_text(tags.ffmetadata_chapters(chapters), encoding="utf-8")
+    path = tmp_path / f"a.{fmt}"
+    f = export.FORMATS[fmt]
+    ffmpeg_module.encode(src, path, f.codec_args, f.muxer, fmt, chapters=metadata)
+    tags.write_mp4(path, TAGS, png, audiobook=fmt == "m4b")
+
+    assert path.read_bytes()[4:12] == b"ftyp" + (b"M4B " if fmt == "m4b" else b"M4A ")
+    mp4 = MP4(path)
+    assert mp4["\xa9nam"] == [TAGS["title"]] and mp4["\xa9ART"] == [TAGS["artist"]]
+    assert mp4["\xa9day"] == ["2024"] and mp4["\xa9gen"] == ["Spoken Word"]
+    assert bytes(mp4["covr"][0]) == png.read_bytes()
+    assert mp4.get("stik") == ([2] if fmt == "m4b" else None)
+    assert [(c.title, round(c.start, 3)) for c in mp4.chapters] == [(c.title, c.start_s) for c in chapters]
+    seen = ffmpeg_chapters(path)  # ffmpeg reads the QuickTime chapter track Apple's players read
+    assert [c["start_s"] for c in seen] == pytest.approx([c.start_s for c in chapters], abs=0.001)
+    assert "title=The Permanent Thing" in ffmetadata(path)
+    found = tags.read_mp4(mp4)
+    assert found.tags == TAGS and found.cover.mime == "image/png"
+    assert [(m.title, m.end_s) for m in found.chapters][-1] == ("End = the; #last", None)
+    assert_decodes_cleanly(path)

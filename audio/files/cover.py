@@ -9,6 +9,11 @@ from pathlib import Path
 from audio.errors import RenderError
 
 
+APPLE_SIDE_PX = (1400, 3000)  # Apple Podcasts artwork: square, 1400 to 3000 px a side, JPEG or PNG in RGB
+PNG_COLOUR_TYPES = {0: "grey", 2: "rgb", 3: "palette", 4: "grey+alpha", 6: "rgba"}  # PNG spec 11.2.2
+JPEG_COMPONENTS = {1: "grey", 3: "rgb", 4: "cmyk"}  # YCbCr decodes to RGB
+
+
 @dataclass(frozen=True)
 class CoverImage:
     data: bytes
@@ -17,6 +22,21 @@ class CoverImage:
     height: int
     depth: int  # bits per pixel
     colours: int  # palette entries; 0 without a palette
+    model: str  # colour model: rgb, rgba, grey, grey+alpha, palette, cmyk
+
+
+def apple_problems(image: CoverImage) -> list[str]:
+    """How a cover misses Apple Podcasts' artwork rules, each with its numbers; empty when it meets them."""
+    problems = []
+    if image.width != image.height:
+        problems.append(f"{image.width}×{image.height} px is not square")
+    low, high = APPLE_SIDE_PX
+    off = [side for side in (image.width, image.height) if not low <= side <= high]
+    if off:
+        problems.append(f"{off[0]} px is outside {low}–{high} px a side")
+    if image.model not in ("rgb", "rgba"):
+        problems.append(f"its colours are {image.model}, not RGB")
+    return problems
 
 
 def read_image(path: Path) -> CoverImage:
@@ -40,8 +60,9 @@ def read_image(path: Path) -> CoverImage:
     return CoverImage(data, mime, *geometry)
 
 
-def png_info(data: bytes) -> tuple[int, int, int, int]:
-    """``(width, height, bits per pixel, palette colours)`` from a PNG's IHDR and PLTE (PNG spec 11.2)."""
+def png_info(data: bytes) -> tuple[int, int, int, int, str]:
+    """``(width, height, bits per pixel, palette colours, colour model)`` from a PNG's IHDR and PLTE
+    (PNG spec 11.2)."""
     width, height, bit_depth, colour_type = struct.unpack(">IIBB", data[16:26])
     channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour_type, 0)
     colours, pos = 0, 8
@@ -52,11 +73,12 @@ def png_info(data: bytes) -> tuple[int, int, int, int]:
         if kind in (b"PLTE", b"IDAT", b"IEND"):
             break
         pos += 12 + length
-    return width, height, bit_depth * channels, colours
+    return width, height, bit_depth * channels, colours, PNG_COLOUR_TYPES.get(colour_type, "unknown")
 
 
-def jpeg_info(data: bytes) -> tuple[int, int, int, int]:
-    """``(width, height, bits per pixel, 0)`` from a JPEG's start-of-frame segment (ITU T.81 B.2.2).
+def jpeg_info(data: bytes) -> tuple[int, int, int, int, str]:
+    """``(width, height, bits per pixel, 0, colour model)`` from a JPEG's start-of-frame segment
+    (ITU T.81 B.2.2).
 
     Raises ValueError when no start-of-frame segment is found.
     """
@@ -75,6 +97,6 @@ def jpeg_info(data: bytes) -> tuple[int, int, int, int]:
         (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
         if marker in sof and pos + 10 <= len(data):
             precision, height, width, components = struct.unpack(">BHHB", data[pos + 4:pos + 10])
-            return width, height, precision * components, 0
+            return width, height, precision * components, 0, JPEG_COMPONENTS.get(components, "unknown")
         pos += 2 + length
     raise ValueError("no JPEG start-of-frame segment")

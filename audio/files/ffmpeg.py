@@ -24,12 +24,20 @@ def exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def encode(src: Path, dst: Path, codec_args, muxer: str, what: str):
-    """Encode ``src`` into ``dst`` with ``codec_args``, as ``muxer``, dropping ``src``'s metadata.
+def encode(src: Path, dst: Path, codec_args, muxer: str, what: str, chapters: Path | None = None):
+    """Encode ``src`` into ``dst`` with ``codec_args``, as ``muxer``, dropping ``src``'s metadata;
+    ``chapters`` is an ffmetadata file whose chapters go into the output (MP4 chapters).
 
-    Raises RenderError with ffmpeg's message, saying it could not encode ``what``.
+    Bit-exact: no encoder version or random stream serial in the file, so the same input gives the
+    same bytes. Raises RenderError with ffmpeg's message, saying it could not encode ``what``.
     """
-    cmd = [exe(), *QUIET, "-y", "-i", str(src), *codec_args, "-map_metadata", "-1", "-f", muxer, str(dst)]
+    inputs = ["-i", str(src)]
+    if chapters is None:
+        mapping = ["-map_metadata", "-1"]
+    else:  # the ffmetadata file has no tags: mapping its metadata keeps the chapter titles only
+        inputs += ["-f", "ffmetadata", "-i", str(chapters)]
+        mapping = ["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"]
+    cmd = [exe(), *QUIET, "-y", *inputs, *codec_args, *mapping, "-fflags", "+bitexact", "-f", muxer, str(dst)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RenderError(f"ffmpeg could not encode {what}: {proc.stderr.strip()[-ERROR_TAIL_CHARS:]}")

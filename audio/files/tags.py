@@ -1,4 +1,5 @@
-"""Tags, covers and chapters inside audio files, read and written: ID3v2.3, Vorbis comments, WAV INFO.
+"""Tags, covers and chapters inside audio files, read and written: ID3v2.3, Vorbis comments, MP4
+atoms, WAV INFO.
 
 Writers edit a file in place (the caller runs them on the temporary file before the atomic
 rename). ``tags`` is a mapping with the optional keys of ``TAG_KEYS`` (a missing or empty value is
@@ -175,8 +176,37 @@ def write_id3(path, tags, chapters, cover: Path | None = None):
                          child_element_ids=ids, sub_frames=[]))
         id3.update_to_v23()
         id3.save(path, v2_version=3)
+        chap_frames_in_time_order(path)
     except (MutagenError, OSError) as e:
         raise RenderError(f"{path}: could not write the ID3 tag: {e}") from e
+
+
+def chap_frames_in_time_order(path: Path):
+    """Put the CHAP frames of a file's ID3v2.3 tag in start-time order, in the places they hold.
+
+    mutagen stores frames by size, but readers such as ffmpeg list chapters in the order of their
+    frames, whatever the CTOC says. ID3v2.3 frame headers (id3.org ID3v2.3.0, 3.3) are a 4-byte id,
+    a 4-byte big-endian size and 2 flag bytes; a CHAP frame starts with its element id (ending in a
+    NUL) and its start time in ms. A tag with header flags (unsynchronised, extended) is left as is.
+    """
+    with open(path, "r+b") as f:
+        header = f.read(10)
+        if header[:4] != b"ID3\x03" or header[5] != 0:
+            return
+        size = sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(header[6:10]))  # syncsafe
+        body = f.read(size)
+        frames, pos = [], 0
+        while pos + 10 <= len(body) and body[pos] != 0:
+            (length,) = struct.unpack(">I", body[pos + 4:pos + 8])
+            frames.append(body[pos:pos + 10 + length])
+            pos += 10 + length
+
+        def start_ms(frame: bytes) -> int:
+            at = frame.index(b"\0", 10) + 1
+            return struct.unpack(">I", frame[at:at + 4])[0]
+        in_order = iter(sorted((fr for fr in frames if fr[:4] == b"CHAP"), key=start_ms))
+        f.seek(10)
+        f.write(b"".join(next(in_order) if fr[:4] == b"CHAP" else fr for fr in frames))
 
 
 def read_id3(id3) -> Found:
@@ -324,6 +354,71 @@ def chapter_time_s(text: str) -> float | None:
         return None
     hours, minutes, seconds = m.groups()
     return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+# ---------------------------------------------------------------- MP4 (M4A, M4B): iTunes atoms, chapters
+
+MP4_ATOMS = {"title": "\xa9nam", "artist": "\xa9ART", "album": "\xa9alb", "year": "\xa9day",
+             "comment": "\xa9cmt", "genre": "\xa9gen"}
+MP4_AUDIOBOOK = 2  # the "stik" media kind under which Apple files an audiobook
+FFMETADATA_SPECIAL = re.compile(r"([=;#\\\n])")
+
+
+def ffmetadata_chapters(chapters) -> str:
+    """Chapters as an ffmetadata file (ffmpeg-formats, "Metadata": ``=``, ``;``, ``#``, ``\\`` and
+    line breaks escaped with a backslash), for ffmpeg to write into an MP4 as a QuickTime chapter
+    track, which Apple's players read, and a Nero ``chpl`` atom, which mutagen and others read."""
+    lines = [";FFMETADATA1"]
+    for title, start_ms, end_ms in chapter_times_ms(chapters):
+        lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={start_ms}", f"END={end_ms}",
+                  "title=" + FFMETADATA_SPECIAL.sub(r"\\\1", title)]
+    return "\n".join(lines) + "\n"
+
+
+def write_mp4(path, tags, cover: Path | None = None, audiobook: bool = False):
+    """Write iTunes metadata atoms into an M4A or M4B file in place: ``©nam`` title, ``©ART``
+    artist, ``©alb`` album, ``©day`` year, ``©cmt`` comment, ``©gen`` genre, ``covr`` cover, and
+    for an audiobook the media kind ``stik`` = 2. The chapters are ffmpeg's (``ffmetadata_chapters``)."""
+    from mutagen import MutagenError
+    from mutagen.mp4 import MP4, MP4Cover
+
+    path = Path(path)
+    values = tag_values(tags)
+    image = read_image(cover) if cover is not None else None
+    try:
+        mp4 = MP4(path)
+        if mp4.tags is None:
+            mp4.add_tags()
+        for key, value in values.items():
+            mp4.tags[MP4_ATOMS[key]] = [value]
+        if image is not None:
+            kind = MP4Cover.FORMAT_PNG if image.mime == "image/png" else MP4Cover.FORMAT_JPEG
+            mp4.tags["covr"] = [MP4Cover(image.data, kind)]
+        if audiobook:
+            mp4.tags["stik"] = [MP4_AUDIOBOOK]
+        mp4.save()
+    except (MutagenError, OSError) as e:
+        raise RenderError(f"{path}: could not write the MP4 tags: {e}") from e
+
+
+def read_mp4(mp4) -> Found:
+    """Tags, cover and chapters of a mutagen MP4; a chapter ends where the next begins, the last
+    one's end is None."""
+    from mutagen.mp4 import MP4Cover
+
+    atoms = mp4.tags or {}
+    tags = empty_tags()
+    for key, atom in MP4_ATOMS.items():
+        values = [str(v).strip() for v in atoms.get(atom, []) if str(v).strip()]
+        if values:
+            tags[key] = values[0]
+    cover = None
+    if atoms.get("covr"):
+        first = atoms["covr"][0]
+        cover = Cover(len(first), "image/png" if first.imageformat == MP4Cover.FORMAT_PNG else "image/jpeg")
+    starts = [(float(c.start), c.title) for c in (mp4.chapters or [])]
+    ends = [start_s for start_s, _ in starts[1:]] + [None]
+    return Found(tags, cover, tuple(Mark(title, start_s, end_s) for (start_s, title), end_s in zip(starts, ends)))
 
 
 # ---------------------------------------------------------------- WAV: the LIST INFO chunk

@@ -153,14 +153,19 @@ class Envelope:
 
 def master_to_target(mix: FloatFile, envelope: Envelope, step_power: list, rate_hz: int,
                      settings: MasterSettings, open_writer: Callable[[], BlockWriter], offset: np.ndarray,
-                     span: tuple[int, int] | None = None, score: str = "") -> MasterResult:
+                     span: tuple[int, int] | None = None, score: str = "", copies: int = 1,
+                     progress=None) -> MasterResult:
     """Write the master (of ``span`` only, if given: first, end sample) through a writer from
     ``open_writer`` (a fresh one for each try), at the gain that puts the limited piece on
     ``settings.loudness_lufs``: each try writes; the first on target stays. ``step_power`` is the
     mix's (``LoudnessMeter.step_power``, with ``offset`` per channel removed), ``score`` names the
-    score in messages.
+    score in messages. ``copies``: each channel is written this many times (a mono mix as two
+    identical channels), and loudness is what a meter reads from the file as written: BS.1770 sums
+    the channels' power, so each copy adds the channel's power again (two read 3 LU above one).
+    ``progress(attempt, n_samples)`` reports each pass's work (attempts count from 1).
     """
     target, ceiling_dbtp = settings.loudness_lufs, settings.true_peak_dbtp
+    step_power = np.asarray(step_power) * copies
     mix_lufs = integrated_lufs(step_power)
     if not np.isfinite(mix_lufs):
         raise score_error(score, "layer", "the mix is silent (below the -70 LUFS gate): "
@@ -170,11 +175,17 @@ def master_to_target(mix: FloatFile, envelope: Envelope, step_power: list, rate_
     envelope.ensure(ceiling / 10 ** (gain_db / 20))
     gain_db = _first_gain_db(step_power, envelope, rate_hz, settings, gain_db)
 
+    attempts = 0
+
     def write_at(gain_db):
+        nonlocal attempts
+        attempts += 1
         envelope.ensure(ceiling / 10 ** (gain_db / 20))
         writer = open_writer()
+        step = None if progress is None else lambda n, attempt=attempts: progress(attempt, n)
         try:
-            return _master_pass(mix, envelope, rate_hz, ceiling_dbtp, gain_db, offset, writer.write, span)
+            return _master_pass(mix, envelope, rate_hz, ceiling_dbtp, gain_db, offset, writer.write, span, copies,
+                                step)
         finally:
             writer.close()
 
@@ -199,12 +210,13 @@ def master_to_target(mix: FloatFile, envelope: Envelope, step_power: list, rate_
 
 
 def _master_pass(mix: FloatFile, envelope: Envelope, rate_hz: int, ceiling_dbtp: float, gain_db: float,
-                 offset: np.ndarray, sink, span=None, block=BLOCK_SAMPLES):
+                 offset: np.ndarray, sink, span=None, copies=1, progress=None, block=BLOCK_SAMPLES):
     """Gain and limit the whole mix block by block (``offset`` per channel removed first), feeding
-    ``sink`` the samples inside ``span`` (first, end sample; default everything).
+    ``sink`` the samples inside ``span`` (first, end sample; default everything); ``progress(n)``
+    after each block.
 
-    Returns (integrated loudness in LUFS, true peak in dBTP) of the whole mastered piece; the true
-    peak is metered on the other core, beside the limiter.
+    Returns (integrated loudness in LUFS, true peak in dBTP) of the whole mastered piece, each
+    channel written ``copies`` times; the true peak is metered on the other core, beside the limiter.
     """
     first, end = span or (0, mix.frames)
     context = limiter_context(rate_hz)
@@ -221,7 +233,9 @@ def _master_pass(mix: FloatFile, envelope: Envelope, rate_hz: int, ceiling_dbtp:
             meter.add(y)
             if first < b and a < end:
                 sink(y[max(first, a) - a: min(end, b) - a])
-    return meter.integrated_lufs(), peak.dbtp()
+            if progress:
+                progress(b - a)
+    return integrated_lufs(np.asarray(meter.step_power) * copies), peak.dbtp()
 
 
 def _first_gain_db(step_power: list, envelope: Envelope, rate_hz: int, settings: MasterSettings,
