@@ -16,9 +16,10 @@ For each NAME.json in DIR (with NAME.wav and its stems beside it):
   its loudest 100 ms against the last second of the sentence before; the median and 90th
   percentile over gaps under 1 s, and over gaps of 1-2 s (a steady noise bed reads a little above
   0 dB here even when nothing moves: the loudest of several short windows);
-- clicks at sentence starts: the largest second difference of the voice stem in a sentence's first
-  10 ms over the median second difference of its first 100 ms (sentences whose effects include a
-  glitch are left out: their damage is meant); how many reach CLICK_RATIO;
+- clicks at sentence starts: the largest second difference of the voice stem in the first 2 ms of
+  a sentence's sound over the median second difference of the 50 ms after (a hard edge is many
+  times what the sound itself does; sentences whose effects include a glitch are left out: their
+  damage is meant); how many reach CLICK_RATIO;
 - voice-to-bed ratio and each layer's audibility: ``audio.audibility`` over the stems.
 """
 
@@ -42,7 +43,7 @@ from audio.audibility import Audibility  # noqa: E402
 from audio.master.meters import k_weighting_sos  # noqa: E402
 from audio.plan import Plan  # noqa: E402
 
-CLICK_RATIO = 10.0  # a start whose second difference is this many times its speech's median clicks
+CLICK_RATIO = 5.0  # a start whose second difference is this many times what its sound then does clicks
 SHORT_GAP_S = 1.0
 WINDOW_S = 0.1  # the bed's level in a gap: its loudest 100 ms there
 BLOCK = 1 << 17
@@ -142,10 +143,17 @@ def clicks(manifest: dict, voice: np.ndarray, sr: int) -> dict:
         if c["n_samples"] <= 0 or any(e.get("effect") == "glitch" for e in c.get("effects") or []):
             continue
         a = c["start_sample"]
-        d2 = np.abs(np.diff(x[max(0, a - 2): a + round(0.1 * sr)], 2))
-        median = np.median(d2)
+        # where this sentence's sound begins: above -60 dBFS and 4x what the one before left ringing
+        floor = max(1e-3, 4 * float(np.abs(x[max(0, a - round(0.005 * sr)): a]).max(initial=0.0)))
+        loud = np.flatnonzero(np.abs(x[a: a + round(0.03 * sr)]) > floor)
+        if loud.size == 0:
+            continue
+        first = a + int(loud[0])
+        d2 = np.abs(np.diff(x[first - 2: first + round(0.052 * sr)], 2))
+        edge = round(0.002 * sr)
+        median = np.median(d2[edge:])
         if median > 0:
-            ratios.append((float(d2[: round(0.01 * sr)].max() / median), c["start_s"], c["text"]))
+            ratios.append((float(d2[:edge].max() / median), c["start_s"], c["text"]))
     ratios.sort(reverse=True)
     return {"n": len(ratios), "clicks": sum(r >= CLICK_RATIO for r, _, _ in ratios),
             "max_ratio": ratios[0][0] if ratios else None, "median_ratio": float(np.median([r for r, _, _ in ratios])),
