@@ -2,6 +2,10 @@
 
 Memory stays flat however long the piece: generators carry their state from block to block, and a
 speech clip is only held while a block overlaps it.
+
+Every sentence, after its own effect chain, is levelled: brought to VOICE_LUFS plus its gain_db
+(BS.1770-4 loudness over the sentence, gated; a reverb's ring-out after it follows along), so a cue whose effects drop the voice's compressor, or
+a voice that speaks louder, never makes a line jump, and a gain_db means exactly what it says.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from scipy.signal import sosfilt
+
 from audio import automation, convolver, effects, sources
+from audio.master.meters import k_weighting_sos
 from audio.plan import Plan
 from audio.speech.cache import ClipCache
 from audio.speech.clip import Clip, resample
@@ -21,6 +28,10 @@ from audio.speech.engine import VoiceSettings
 BLOCK_SAMPLES = 1 << 17  # about 3 s at 44.1 kHz
 DUCK_ATTACK_S = 0.25  # the bed starts to dip this long before a sentence, so it is down on the first word
 DUCK_RELEASE_S = 0.6  # and comes back over this long after the sentence
+# A sentence at gain_db 0 measures this (as it plays, a mono clip in both channels): about as loud
+# as a continuous layer at 0 dB (-16 to -19 LUFS), and as espeak-ng speaks at volume 1.
+VOICE_LUFS = -18.0
+LEVEL_BLOCK_S, LEVEL_STEP_S = 0.4, 0.1  # BS.1770-4 gating blocks; a shorter clip is one block
 
 
 def db_to_gain(db):
@@ -39,6 +50,35 @@ def pan_gains(pan):
     ``pan`` is a number or an array of per-sample values; returns (left, right) of the same shape."""
     angle = (np.asarray(pan, dtype=np.float64) + 1.0) * np.pi / 4.0
     return np.cos(angle) * np.sqrt(2.0), np.sin(angle) * np.sqrt(2.0)
+
+
+def sentence_lufs(x: np.ndarray, rate_hz: int) -> float | None:
+    """Loudness of one voiced clip ((n, 1) or (n, 2)) as it plays: BS.1770-4 K-weighting, 400 ms
+    blocks every 100 ms (one block for a shorter clip), absolute and relative gates. None if silent."""
+    y = sosfilt(k_weighting_sos(rate_hz), x, axis=0)
+    power = (y * y).sum(axis=1) * (2 / x.shape[1])  # a mono clip plays in both channels
+    block, step = round(LEVEL_BLOCK_S * rate_hz), round(LEVEL_STEP_S * rate_hz)
+    if power.size == 0:
+        return None
+    if power.size <= block:
+        blocks = np.array([power.mean()])
+    else:
+        total = np.concatenate([[0.0], np.cumsum(power)])
+        starts = np.arange(0, power.size - block + 1, step)
+        blocks = (total[starts + block] - total[starts]) / block
+    with np.errstate(divide="ignore"):
+        loudness = -0.691 + 10 * np.log10(blocks)
+    blocks, loudness = blocks[loudness > -70.0], loudness[loudness > -70.0]
+    if blocks.size == 0:
+        return None
+    blocks = blocks[loudness > -0.691 + 10 * np.log10(blocks.mean()) - 10.0]
+    return float(-0.691 + 10 * np.log10(blocks.mean()))
+
+
+def level_db(cue) -> float:
+    """The loudness a sentence is brought to: VOICE_LUFS, its gain_db, its synthesizer volume."""
+    volume = float(cue.voice.get("volume", 1.0))
+    return VOICE_LUFS + cue.gain_db + (20 * np.log10(volume) if volume > 0 else -np.inf)
 
 
 def voice_activity(spans, first_sample: int, n: int, rate_hz: int) -> np.ndarray:
@@ -151,8 +191,8 @@ class _Speech:
             spoken = self.cache.get(cue.text, VoiceSettings(**cue.voice))
             if cue.effects:
                 recipe = {"rate_hz": self.plan.sample_rate, "n_samples": cue.n_samples, "gain_db": cue.gain_db,
-                          "effects": cue.effects, "length": self.length[cue.index]}
-                made_by = (effects, convolver, resample, _Speech._voice)
+                          "effects": cue.effects, "length": self.length[cue.index], "level_db": level_db(cue)}
+                made_by = (effects, convolver, resample, _Speech._voice, sentence_lufs)
                 self.loaded[cue.index] = self.cache.voiced(spoken, recipe, made_by, lambda: self._voice(cue, spoken))
             else:
                 self.loaded[cue.index] = self._voice(cue, spoken)
@@ -169,6 +209,10 @@ class _Speech:
             x = np.concatenate([mono.process(x), mono.process(tail)])
             stereo = effects.make_chain(cue.effects[alike:], self.plan.sample_rate, 2)
             x = stereo.process(np.repeat(x, 2, axis=1))
+        # the leveller: after the sentence's own chain, over the sentence (not the ring-out after it)
+        measured = sentence_lufs(x[: cue.n_samples], self.plan.sample_rate)
+        if measured is not None:
+            x *= float(db_to_gain(level_db(cue) - measured))
         return x
 
     def add(self, out: np.ndarray, a: int, b: int):
