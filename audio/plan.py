@@ -55,6 +55,7 @@ class LayerPlan:
     end_s: float
     automation: dict = field(default_factory=dict)  # key → [[sample, value, curve], ...]
     effects: list = field(default_factory=list)  # effect chain on the generator's sound
+    duck_hold_s: float = score_module.DUCK_HOLD_S
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
         layers.append(LayerPlan(layer.name, layer.source, dict(layer.params), layer.gain_db, start, end,
                                 layer.fade_in, layer.fade_out, layer.duck_db, layer.pan,
                                 [sc.piece.seed, stable_hash(layer.name)], start / sr, end / sr, envelopes,
-                                list(layer.effects)))
+                                list(layer.effects), duck_hold_s=layer.duck_hold))
 
     p = sc.piece
     return Plan(name=sc.name, title=p.title, author=p.author, sample_rate=sr,
