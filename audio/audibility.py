@@ -3,8 +3,9 @@
 Fed the mix's parts block by block (the voice and each layer, as the mixer makes them), it keeps
 only running sums and histograms, so memory stays flat however long the piece:
 
-- **loudness** (BS.1770-4, the master's own meter) of the voice and of the bed (every layer
-  summed), over the whole piece and over the moments the voice speaks: the voice-to-bed ratio;
+- **loudness** (BS.1770-4's K-weighting, applied to each frame's spectrum, and its gates) of the
+  voice and of the bed (every layer), over the whole piece and over the moments the voice speaks:
+  the voice-to-bed ratio;
 - per layer, its K-weighted level over its span and while the voice speaks, against the voice's
   loudness: how far it sits under the voice;
 - per layer, **masking**: in frames of about 46 ms, the power of every part in the 24 critical bands
@@ -27,13 +28,14 @@ import numpy as np
 import scipy.fft
 from scipy.signal import sosfreqz
 
-from audio.master.meters import LoudnessMeter, k_weighting_sos
+from audio.master.meters import k_weighting_sos
 
 # Zwicker's critical band edges (Zwicker 1961, "Subdivision of the audible frequency range into
 # critical bands"), Hz; the last band runs on to Nyquist.
 BARK_EDGES_HZ = (0, 100, 200, 300, 400, 510, 630, 770, 920, 1080, 1270, 1480, 1720, 2000, 2320, 2700, 3150,
                  3700, 4400, 5300, 6400, 7700, 9500, 12000, 15500)
-FRAME_S = 0.046  # analysis frames (a power of two of samples at least this long), Hann, half overlapping
+FRAME_S = 0.046  # analysis frames (the nearest power of two of samples), Hann, half overlapping
+STEP_FRAMES = 4  # loudness: steps of this many hops (about 93 ms at 44.1 kHz), gated in blocks of four
 # The masked threshold lies this far under the spread masker: between the offsets for noise masking a
 # tone (about 2-6 dB) and a tone masking noise (about 6-12 dB) in perceptual coders (Painter and
 # Spanias 2000, "Perceptual coding of digital audio", eqs. 14-15).
@@ -88,12 +90,11 @@ class _Histogram:
         return int(self.counts[:index].sum())
 
     def median(self) -> float | None:
+        """The median, to the grid's resolution (at its ends: a median beyond them reads as the end)."""
         if self.total == 0:
             return None
         index = int(np.searchsorted(np.cumsum(self.counts), (self.total + 1) / 2))
-        if index == 0 or index == len(self.counts) - 1:
-            return None
-        return HIST_LO_DB + (index - 0.5) * HIST_STEP_DB
+        return float(np.clip(HIST_LO_DB + (index - 0.5) * HIST_STEP_DB, HIST_LO_DB, HIST_HI_DB))
 
 
 class _LayerStats:
@@ -115,15 +116,15 @@ class Audibility:
     def __init__(self, plan):
         sr = self.sr = plan.sample_rate
         self.target_lufs = plan.master.loudness_lufs
-        self.n = 1 << max(8, math.ceil(math.log2(FRAME_S * sr)))
+        self.n = 1 << max(8, round(math.log2(FRAME_S * sr)))
         self.hop = self.n // 2
         self.window = np.hanning(self.n + 1)[:-1]
+        self.window32 = self.window.astype(np.float32)
         freqs = np.fft.rfftfreq(self.n, 1.0 / sr)
         edges = [e for e in BARK_EDGES_HZ if e < sr / 2] + [sr / 2 + 1]
         self.bands = np.array([edges[:-1], [min(e, sr / 2) for e in edges[1:]]]).T  # (bands, 2) Hz
-        band_of = np.searchsorted(edges, freqs, side="right") - 1
-        self.to_bands = np.zeros((len(freqs), len(self.bands)))
-        self.to_bands[np.arange(len(freqs)), np.clip(band_of, 0, len(self.bands) - 1)] = 1.0
+        band_of = np.clip(np.searchsorted(edges, freqs, side="right") - 1, 0, len(self.bands) - 1)
+        self.band_starts = np.searchsorted(band_of, np.arange(len(self.bands)))  # each band's first bin
         # one-sided power per bin as mean square per sample, K-weighted for loudness
         scale = np.full(len(freqs), 2.0)
         scale[0] = 1.0
@@ -131,6 +132,8 @@ class Audibility:
             scale[-1] = 1.0
         self.bin_scale = scale / (self.n * np.sum(self.window ** 2))
         self.k_weight = np.abs(sosfreqz(k_weighting_sos(sr), worN=freqs, fs=sr)[1]) ** 2
+        self.bin_scale32 = self.bin_scale.astype(np.float32)
+        self.k_weight32 = self.k_weight.astype(np.float32)
         centres = bark(self.bands.mean(axis=1))
         self.spread = 10 ** (spreading_db(centres[:, None] - centres[None, :]) / 10)  # (maskee, masker)
         self.offset = 10 ** (-MASK_OFFSET_DB / 10)
@@ -141,9 +144,9 @@ class Audibility:
         self.spans = sorted((c.start_sample, c.start_sample + c.n_samples) for c in plan.cues if c.n_samples > 0)
         self.span_starts = [a for a, _ in self.spans]
         self.layers = [_LayerStats(lp, len(self.bands)) for lp in plan.layers]
-        self.voice_meter = LoudnessMeter(sr, plan.channels)
-        self.bed_meter = LoudnessMeter(sr, plan.channels)
-        self.step = round(0.1 * sr)
+        self.step_power = {"voice": [], "bed": []}  # K-weighted power per step of STEP_FRAMES frames
+        self.step_speech: list[bool] = []
+        self.pending_voice, self.pending_bed, self.pending_speech = [], [], []
         self.carry: dict[str, np.ndarray] = {}
         self.position = 0  # samples fed so far
         self.next_frame = 0  # first sample of the next frame to analyse
@@ -154,40 +157,65 @@ class Audibility:
     def add(self, parts: dict):
         first = next(iter(parts.values()))
         n, channels = first.shape
-        zeros = np.zeros((n, channels))
-        voice = parts.get("voice", zeros)
-        bed = sum((parts[lp.name] for lp in self.layers if lp.name in parts), zeros)
-        self.voice_meter.add(voice)
-        self.bed_meter.add(bed)
         self.position += n
         # frames [f, f + self.n) wholly inside what has been fed
         starts = np.arange(self.next_frame, self.position - self.n + 1, self.hop)
         names = ["voice"] + [lp.name for lp in self.layers]
-        held = {name: np.concatenate([self.carry[name], parts.get(name, zeros)]) if name in self.carry
-                else parts.get(name, zeros) for name in names}  # each from self.held_from on
+        zeros = np.zeros((0, channels), np.float32)
+        held = {}
+        for name in names:  # each from self.held_from on, channels first, float32
+            x = parts.get(name)
+            x = zeros if x is None else np.asarray(x, np.float32)
+            held[name] = np.concatenate([self.carry[name], x]) if name in self.carry else x
         if len(starts) == 0:
             self.carry = held
             return
-        powers = {name: self._band_powers(x, starts - self.held_from) for name, x in held.items()}
+        offsets = starts - self.held_from
+        powers = {name: self._band_powers(x, offsets, n_total=len(offsets)) for name, x in held.items()}
         self.next_frame = int(starts[-1]) + self.hop
         self.carry = {name: x[self.next_frame - self.held_from:] for name, x in held.items()}
         self.held_from = self.next_frame
         centres = starts + self.n // 2
         speaking = self._speaking(centres)
         total = sum(p for p, _ in powers.values())
+        self._steps(powers["voice"][1], sum((powers[lp.name][1] for lp in self.layers), np.zeros(len(starts))),
+                    speaking)
         for stats in self.layers:
             inside = (centres >= stats.start) & (centres < stats.end)
             if inside.any():
                 self._judge(stats, powers[stats.name], total, inside, speaking)
 
-    def _band_powers(self, x: np.ndarray, offsets: np.ndarray):
-        """(frames, bands) power and (frames,) K-weighted power of ``x`` at frame ``offsets``."""
-        if not np.any(x):
-            return np.zeros((len(offsets), len(self.bands))), np.zeros(len(offsets))
-        frames = x[offsets[:, None] + np.arange(self.n)[None, :]]  # (frames, n, channels)
-        spectrum = scipy.fft.rfft(frames * self.window[None, :, None], axis=1)
-        power = (spectrum.real ** 2 + spectrum.imag ** 2).sum(axis=2) * self.bin_scale  # (frames, bins)
-        return power @ self.to_bands, power @ self.k_weight
+    def _band_powers(self, x: np.ndarray, offsets: np.ndarray, n_total: int):
+        """(frames, bands) power and (frames,) K-weighted power of ``x`` ((samples, channels)) in the
+        frames starting at ``offsets`` (evenly spaced by the hop)."""
+        if len(x) == 0 or not np.any(x):
+            return np.zeros((n_total, len(self.bands))), np.zeros(n_total)
+        # hop = n / 2: frame i is halves i and i + 1, each windowed by its half of the window
+        halves = np.ascontiguousarray(x[offsets[0]: offsets[-1] + self.n].T).reshape(x.shape[1], -1, self.hop)
+        frames = np.empty((halves.shape[0], halves.shape[1] - 1, self.n), np.float32)  # (channels, frames, n)
+        np.multiply(halves[:, :-1], self.window32[:self.hop], out=frames[..., :self.hop])
+        np.multiply(halves[:, 1:], self.window32[self.hop:], out=frames[..., self.hop:])
+        spectrum = scipy.fft.rfft(frames, axis=-1)  # (channels, frames, bins)
+        power = spectrum.real ** 2
+        power += spectrum.imag ** 2
+        power = power.sum(axis=0) * self.bin_scale32  # (frames, bins)
+        bands = np.add.reduceat(power, self.band_starts, axis=1)
+        return bands.astype(np.float64), (power @ self.k_weight32).astype(np.float64)
+
+    def _steps(self, voice_k: np.ndarray, bed_k: np.ndarray, speaking: np.ndarray):
+        """Keep the voice's and the bed's K-weighted power per STEP_FRAMES frames (about 93 ms at
+        44.1 kHz): BS.1770's 100 ms steps, on the frame grid."""
+        self.pending_voice.extend(voice_k.tolist())
+        self.pending_bed.extend(bed_k.tolist())
+        self.pending_speech.extend(speaking.tolist())
+        whole = len(self.pending_voice) // STEP_FRAMES * STEP_FRAMES
+        for name, pending in (("voice", self.pending_voice), ("bed", self.pending_bed)):
+            steps = np.asarray(pending[:whole]).reshape(-1, STEP_FRAMES).mean(axis=1)
+            self.step_power[name].extend(steps.tolist())
+            del pending[:whole]
+        flags = np.asarray(self.pending_speech[:whole], bool).reshape(-1, STEP_FRAMES).mean(axis=1) > 0.5
+        self.step_speech.extend(flags.tolist())
+        del self.pending_speech[:whole]
 
     def _speaking(self, samples: np.ndarray) -> np.ndarray:
         out = np.zeros(len(samples), bool)
@@ -227,11 +255,11 @@ class Audibility:
 
     def report(self, gain_db: float = 0.0) -> dict:
         """What was measured, with the master's gain ``gain_db`` applied to the levels."""
-        voice_lufs = _plus(_integrated(self.voice_meter.step_power), gain_db)
-        bed_lufs = _plus(_integrated(self.bed_meter.step_power), gain_db)
-        speech = self._speech_steps(len(self.voice_meter.step_power))
-        voice_speech = _plus(_integrated(self.voice_meter.step_power, speech), gain_db)
-        bed_speech = _plus(_integrated(self.bed_meter.step_power, speech), gain_db)
+        speech = np.asarray(self.step_speech, bool)
+        voice_lufs = _plus(_integrated(self.step_power["voice"]), gain_db)
+        bed_lufs = _plus(_integrated(self.step_power["bed"]), gain_db)
+        voice_speech = _plus(_integrated(self.step_power["voice"], speech), gain_db)
+        bed_speech = _plus(_integrated(self.step_power["bed"], speech), gain_db)
         layers = [self._layer_report(s, gain_db, voice_lufs) for s in self.layers]
         return {
             "voice_lufs": _round(voice_lufs), "bed_lufs": _round(bed_lufs),
@@ -260,10 +288,6 @@ class Audibility:
             "heard_in_speech_fraction": None if heard_speech is None else round(heard_speech, 3),
             "audible": heard >= HEARD_MIN_FRACTION,
         }
-
-    def _speech_steps(self, n_steps: int) -> np.ndarray:
-        centres = (np.arange(n_steps) + 0.5) * self.step
-        return self._speaking(centres)
 
 
 def warnings(report: dict, where: str = "") -> list[str]:

@@ -506,7 +506,9 @@ def describe_score(manifest_path: Path) -> dict:
 
     Keys: ``manifest``, ``name``, ``title``, ``author``, ``duration_s``, ``sample_rate_hz``,
     ``channels``, ``cue_count``, ``speech_s`` (total length of the spoken sentences), ``layers``
-    (name, source, start_s, end_s, gain_db), ``loudness_lufs``, ``true_peak_dbtp``,
+    (name, source, start_s, end_s, gain_db, and from the audibility report: under_voice_db,
+    heard_pct of its span), ``voice_to_bed_db`` and ``voice_to_bed_in_speech_db`` (None for a manifest
+    without the report), ``loudness_lufs``, ``true_peak_dbtp``,
     ``target_lufs``, ``chapters`` (title, start_s, end_s; empty when the manifest has none),
     ``files`` (kind → path, exists, bytes; paths looked up beside the manifest,
     where a render writes them), ``warnings``. Raises RenderError naming the file when it is
@@ -529,8 +531,13 @@ def describe_score(manifest_path: Path) -> dict:
     if missing:
         raise RenderError(f"{manifest_path}: not a render manifest, it has no {', '.join(map(repr, missing))}")
     measured = m.get("measured") or {}
+    heard = m.get("audibility") or {}
+    heard_layers = {la.get("name"): la for la in heard.get("layers") or []}
     files = {}
-    for kind, name in (m.get("files") or {}).items():
+    listed = dict(m.get("files") or {})
+    for stem, name in (listed.pop("stems", None) or {}).items():  # a render with --stems: one row each
+        listed[f"stem {stem}"] = name
+    for kind, name in listed.items():
         where = Path(name) if Path(name).is_absolute() else manifest_path.parent / Path(name).name
         exists = where.is_file()
         files[kind] = {"path": str(where), "exists": exists, "bytes": where.stat().st_size if exists else None}
@@ -545,15 +552,27 @@ def describe_score(manifest_path: Path) -> dict:
         "cue_count": len(m["cues"]),
         "speech_s": sum(max(0.0, c.get("end_s", 0) - c.get("start_s", 0)) for c in m["cues"]),
         "layers": [{"name": la.get("name"), "source": la.get("source"), "start_s": la.get("start_s"),
-                    "end_s": la.get("end_s"), "gain_db": la.get("gain_db")} for la in m["layers"]],
+                    "end_s": la.get("end_s"), "gain_db": la.get("gain_db"), **_heard(heard_layers.get(la.get("name")))}
+                   for la in m["layers"]],
+        "voice_to_bed_db": heard.get("voice_to_bed_db"),
+        "voice_to_bed_in_speech_db": heard.get("voice_to_bed_in_speech_db"),
         "loudness_lufs": measured.get("loudness_lufs"),
         "true_peak_dbtp": measured.get("true_peak_dbtp"),
         "target_lufs": (m.get("master") or {}).get("loudness_lufs"),
         "chapters": [{"title": c.get("title"), "start_s": c.get("start_s"), "end_s": c.get("end_s")}
                      for c in m.get("chapters") or []],
         "files": files,
-        "warnings": list(m.get("warnings") or []),
+        "warnings": list(m.get("warnings") or []) + list(heard.get("warnings") or []),
     }
+
+
+def _heard(layer: dict | None) -> dict:
+    """A layer's audibility, as the summary shows it: how far under the voice, how much of it is heard."""
+    if not layer:
+        return {}
+    fraction = layer.get("heard_fraction")
+    return {"under_voice_db": layer.get("under_voice_db"),
+            "heard_pct": None if fraction is None else round(100.0 * fraction, 1)}
 
 
 # ---------------------------------------------------------------- text table

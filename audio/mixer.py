@@ -4,8 +4,9 @@ Memory stays flat however long the piece: generators carry their state from bloc
 speech clip is only held while a block overlaps it.
 
 Every sentence, after its own effect chain, is levelled: brought to VOICE_LUFS plus its gain_db
-(BS.1770-4 loudness over the sentence, gated; a reverb's ring-out after it follows along), so a cue whose effects drop the voice's compressor, or
-a voice that speaks louder, never makes a line jump, and a gain_db means exactly what it says.
+(BS.1770-4 loudness over the sentence, gated; a reverb's ring-out after it follows along), so a
+cue whose effects drop the voice's compressor, or a voice that speaks louder, never makes a line
+jump, and a gain_db means exactly what it says.
 Ducking holds: across a gap between sentences shorter than a layer's duck_hold the bed stays
 down; after longer gaps it comes up, the more the longer the gap (fully from twice the hold on).
 """
@@ -283,8 +284,15 @@ def render_parts(plan: Plan, cache: ClipCache, voice_on=True, layer_names=None,
         if speech:
             out = parts["voice"] = np.zeros((b - a, 2)) if split else mix
             speech.add(out, a, b)
+        silent = None  # one read-only block of zeros for every layer outside its span
         for layer in layers:
             part = layer.render(a, b, activity.get(layer.lp.duck_hold_s))
+            if split and part is None:
+                if silent is None:
+                    silent = np.zeros((b - a, 2))
+                    silent.flags.writeable = False
+                parts[layer.lp.name] = silent
+                continue
             out = parts[layer.lp.name] = np.zeros((b - a, 2)) if split else mix
             if part is not None:
                 offset, x = part

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio import __version__, export, heap, loop, mixer
+from audio import __version__, audibility, export, heap, loop, mixer
 from audio.beside import Beside
 from audio.errors import RenderError
 from audio.files.floatfile import FloatFile
@@ -42,6 +42,7 @@ class _Mixed:
     envelope: target.Envelope
     step_power: list  # the mix's K-weighted power per 100 ms, ``offset`` removed
     offset: np.ndarray  # per channel, removed before mastering (a loop's DC)
+    heard: audibility.Audibility  # how the voice and each layer sit in the mix
 
 
 def versions() -> dict:
@@ -123,6 +124,7 @@ def _mix(plan: Plan, cache: ClipCache, work: Path, stems: bool, progress) -> _Mi
     mix = FloatFile(work / "mix.f32", ch)
     envelope = target.Envelope(mix, work)
     meter = LoudnessMeter(plan.sample_rate, ch)
+    heard = audibility.Audibility(plan)
     stem_files = {}
 
     def keep(block):
@@ -131,10 +133,11 @@ def _mix(plan: Plan, cache: ClipCache, work: Path, stems: bool, progress) -> _Mi
         if not plan.loop.seamless:
             envelope.add(block)
 
-    with Beside(keep) as beside:
-        for parts in mixer.render_parts(plan, cache, split=stems):
-            block = sum(parts.values()) if stems else parts["mix"]
+    with Beside(keep) as beside, Beside(heard.add) as listener:
+        for parts in mixer.render_parts(plan, cache, split=True):
+            block = sum(parts.values())
             beside.put(block)
+            listener.put(parts)
             if stems:
                 for name, x in parts.items():
                     if name not in stem_files:
@@ -145,7 +148,7 @@ def _mix(plan: Plan, cache: ClipCache, work: Path, stems: bool, progress) -> _Mi
     envelope.finish()
     for f in [mix, *stem_files.values()]:
         f.close_writing()
-    return _Mixed(mix, stem_files, envelope, meter.step_power, np.zeros(ch))
+    return _Mixed(mix, stem_files, envelope, meter.step_power, np.zeros(ch), heard)
 
 
 def _make_seamless(mixed: _Mixed, plan: Plan) -> _Mixed:
@@ -184,11 +187,16 @@ def _export(plan: Plan, out_dir: Path, formats: tuple, picture: bool, mixed: _Mi
         return {"files": written, "span_s": [span[0] / sr, span[1] / sr], "measured": measured, "timings": timings}
     written.update(export.write_captions(out_dir, plan.name, plan.cues, plan.chapters, plan.title,
                                          plan.author or "Narrator", staged))
+    heard = mixed.heard.report(mastered.gain_db)
+    heard["warnings"] = audibility.warnings(heard, plan.score or plan.name)  # here, not among the plan's
+    for w in heard["warnings"]:
+        log.warning(w)
     result = plan.to_dict()
     result.update({
         "files": {**written, "json": str(out_dir / f"{plan.name}.json")},
         "versions": versions(),
         "measured": {**measured, "duration_s": mixed.mix.frames / sr},
+        "audibility": heard,
         "timings": timings,
     })
     if picture:
