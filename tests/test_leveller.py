@@ -49,8 +49,8 @@ measure = mixer.sentence_lufs  # the meter, also while a test keeps the mixer fr
 
 
 def sentence_levels(tmp_path, gain=0.0, volume=1.0, name="levels"):
-    p = plan.resolve(score.load(write_score(tmp_path, BODY.replace("{gain}", str(gain)).replace("{volume}", str(volume)), TEXT, name=name)),
-                     ClipCache())
+    body = BODY.replace("{gain}", str(gain)).replace("{volume}", str(volume))
+    p = plan.resolve(score.load(write_score(tmp_path, body, TEXT, name=name)), ClipCache())
     voice = np.concatenate([parts["voice"] for parts in mixer.render_parts(p, ClipCache(), layer_names=[])])
     return p, np.array([measure(voice[c.start_sample: c.start_sample + c.n_samples], p.sample_rate)
                         for c in p.cues])
@@ -93,3 +93,18 @@ def test_sentence_loudness_is_bs1770_gated_over_the_clip():
     # a clip shorter than a gating block is measured whole
     short = stereo[: sr // 5]
     assert mixer.sentence_lufs(short, sr) == pytest.approx(mixer.sentence_lufs(stereo, sr), abs=0.1)
+
+
+@pytest.mark.parametrize("name", ["the-permanent-thing", "the-loss-landscape-has-teeth"])
+def test_every_seed_scores_sentences_sit_at_one_loudness_beyond_their_gains(name):
+    from conftest import REPO
+    p = plan.resolve(score.load(REPO / "scores" / f"{name}.toml"), ClipCache())
+    # one sentence for every way the score voices one (voice settings and effect chain), and a few more
+    ways = {}
+    for c in p.cues:
+        ways.setdefault(repr((c.voice, c.effects)), []).append(c)
+    cues = [c for group in ways.values() for c in group[:3]]
+    assert len(ways) >= 3
+    speech = mixer._Speech(p, ClipCache())
+    levels = [measure(speech.clip(c)[: c.n_samples], p.sample_rate) - c.gain_db for c in cues]
+    assert np.std(levels) <= 0.5 and max(levels) - min(levels) <= 1.0
