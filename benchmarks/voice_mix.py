@@ -13,9 +13,10 @@ For each NAME.json in DIR (with NAME.wav and its stems beside it):
   the master's gain) against the written WAV, in 10 ms windows: the largest, and for how long
   it exceeds 1 and 3 dB;
 - bed rise in gaps: the ducking layers' stems summed; in each gap between sentences, the power of
-  its loudest 100 ms against the last second of the sentence before; the median and 90th
-  percentile over gaps under 1 s, and over gaps of 1-2 s (a steady noise bed reads a little above
-  0 dB here even when nothing moves: the loudest of several short windows);
+  its loudest 100 ms against the louder of the last half second of the sentence before and the
+  first half second of the one after; the median and 90th percentile over gaps under 1 s, and over
+  gaps of 1-2 s (a steady noise bed reads a little above 0 dB here even when nothing moves: the
+  loudest of several short windows);
 - clicks at sentence starts: the largest second difference of the voice stem in the first 2 ms of
   a sentence's sound over the median second difference of the 50 ms after (a hard edge is many
   times what the sound itself does; sentences whose effects include a glitch are left out: their
@@ -118,7 +119,10 @@ def gap_rises(manifest: dict, bed: np.ndarray, sr: int) -> dict:
         gap = after["start_sample"] - end
         if gap <= 0:
             continue
-        ref = mean(max(before["start_sample"], end - sr), end)
+        # against the bed under the speech on both sides, so a bed that drifts by itself (a drone's
+        # beating) across the gap does not read as a rise
+        a = after["start_sample"]
+        ref = max(mean(max(before["start_sample"], end - sr // 2), end), mean(a, a + min(after["n_samples"], sr // 2)))
         w = int(min(round(WINDOW_S * sr), gap))
         top = max((mean(a, a + w) for a in range(end, end + gap - w + 1, max(1, round(0.01 * sr)))), default=0.0)
         if ref <= 0 or top <= 0:
