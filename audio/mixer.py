@@ -18,7 +18,6 @@ import json
 from collections.abc import Iterator
 
 import numpy as np
-
 from scipy.signal import sosfilt
 
 from audio import automation, convolver, effects, sources
@@ -84,7 +83,7 @@ def level_db(cue) -> float:
     return VOICE_LUFS + cue.gain_db + (20 * np.log10(volume) if volume > 0 else -np.inf)
 
 
-def held_spans(spans, hold: int) -> list:
+def held_spans(spans, hold: float) -> list:
     """Sentence spans (start, end in samples, in order) with the gaps shorter than ``hold`` closed."""
     out = []
     for start, end in spans:
