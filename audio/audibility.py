@@ -142,7 +142,8 @@ class Audibility:
         quiet_spl = threshold_in_quiet_db_spl(np.sqrt(np.maximum(self.bands[:, 0], 20.0) * self.bands[:, 1]))
         self.quiet = 10 ** ((quiet_spl - LISTENING_SPL_DB + self.target_lufs) / 10)
         self.spans = sorted((c.start_sample, c.start_sample + c.n_samples) for c in plan.cues if c.n_samples > 0)
-        self.span_starts = [a for a, _ in self.spans]
+        self.span_starts = np.array([a for a, _ in self.spans], np.int64)
+        self.span_ends = np.array([b for _, b in self.spans], np.int64)
         self.layers = [_LayerStats(lp, len(self.bands)) for lp in plan.layers]
         self.step_power = {"voice": [], "bed": []}  # K-weighted power per step of STEP_FRAMES frames
         self.step_speech: list[bool] = []
@@ -222,9 +223,8 @@ class Audibility:
         if not self.spans:
             return out
         i = np.searchsorted(self.span_starts, samples, side="right") - 1
-        ends = np.array([b for _, b in self.spans])
         ok = i >= 0
-        out[ok] = samples[ok] < ends[i[ok]]
+        out[ok] = samples[ok] < self.span_ends[i[ok]]
         return out
 
     def _judge(self, stats: _LayerStats, power, total, inside, speaking):
