@@ -145,6 +145,8 @@ class Audibility:
         self.span_starts = np.array([a for a, _ in self.spans], np.int64)
         self.span_ends = np.array([b for _, b in self.spans], np.int64)
         self.layers = [_LayerStats(lp, len(self.bands)) for lp in plan.layers]
+        # where each part can sound (a layer is silent outside its span), in samples
+        self.reach = {"voice": (0, math.inf), **{lp.name: (lp.start_sample, lp.end_sample) for lp in plan.layers}}
         self.step_power = {"voice": [], "bed": []}  # K-weighted power per step of STEP_FRAMES frames
         self.step_speech: list[bool] = []
         self.pending_voice, self.pending_bed, self.pending_speech = [], [], []
@@ -158,23 +160,29 @@ class Audibility:
     def add(self, parts: dict):
         first = next(iter(parts.values()))
         n, channels = first.shape
-        self.position += n
+        begin, self.position = self.held_from, self.position + n
         # frames [f, f + self.n) wholly inside what has been fed
         starts = np.arange(self.next_frame, self.position - self.n + 1, self.hop)
-        names = ["voice"] + [lp.name for lp in self.layers]
-        zeros = np.zeros((0, channels), np.float32)
-        held = {}
-        for name in names:  # each from self.held_from on, channels first, float32
+        held = {}  # each part from self.held_from on, as float32; None while all of it is silence
+        for name, (start, end) in self.reach.items():
             x = parts.get(name)
-            x = zeros if x is None else np.asarray(x, np.float32)
-            held[name] = np.concatenate([self.carry[name], x]) if name in self.carry else x
+            if x is None or end <= begin or start >= self.position:  # outside its span: silent
+                held[name] = None
+                continue
+            x = np.asarray(x, np.float32)
+            kept = self.carry.get(name)
+            if kept is None:
+                kept = np.zeros((self.position - n - begin, channels), np.float32)
+            held[name] = np.concatenate([kept, x])
         if len(starts) == 0:
             self.carry = held
             return
         offsets = starts - self.held_from
-        powers = {name: self._band_powers(x, offsets, n_total=len(offsets)) for name, x in held.items()}
+        silent = (np.zeros((len(offsets), len(self.bands))), np.zeros(len(offsets)))
+        powers = {name: silent if x is None else self._band_powers(x, offsets, n_total=len(offsets))
+                  for name, x in held.items()}
         self.next_frame = int(starts[-1]) + self.hop
-        self.carry = {name: x[self.next_frame - self.held_from:] for name, x in held.items()}
+        self.carry = {name: None if x is None else x[self.next_frame - self.held_from:] for name, x in held.items()}
         self.held_from = self.next_frame
         centres = starts + self.n // 2
         speaking = self._speaking(centres)
