@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-mix clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ test: $(STAMP)
 # Speed, memory and loudness-meter benchmark (~15 min; `make bench BENCH_ARGS=--quick` for ~5).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+# How the voice sits in the seed pieces: sentence spread, limiting, bed rise in gaps, clicks, audibility.
+MIX_DIR ?= /tmp/piece-mix
+bench-mix: $(STAMP)
+	rm -rf $(MIX_DIR) && $(BIN)/piece render scores/*.toml --stems --format wav -q -o $(MIX_DIR)
+	$(BIN)/python benchmarks/voice_mix.py $(MIX_DIR)
 
 # everything a render writes into output/ (output/.gitkeep stays), the venv and build leftovers
 clean:

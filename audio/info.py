@@ -262,7 +262,9 @@ def describe_score(manifest_path: Path) -> dict:
 
     Keys: ``manifest``, ``name``, ``title``, ``author``, ``duration_s``, ``sample_rate_hz``,
     ``channels``, ``cue_count``, ``speech_s`` (total length of the spoken sentences), ``layers``
-    (name, source, start_s, end_s, gain_db), ``loudness_lufs``, ``true_peak_dbtp``,
+    (name, source, start_s, end_s, gain_db, and from the audibility report: under_voice_db,
+    heard_pct of its span), ``voice_to_bed_db`` and ``voice_to_bed_in_speech_db`` (None for a manifest
+    without the report), ``loudness_lufs``, ``true_peak_dbtp``,
     ``target_lufs``, ``chapters`` (title, start_s, end_s; empty when the manifest has none),
     ``files`` (kind → path, exists, bytes; a stem's kind is ``stem NAME``; paths looked up beside
     the manifest, where a render writes them), ``warnings``. Raises ScoreError naming the file
@@ -292,6 +294,8 @@ def describe_score(manifest_path: Path) -> dict:
         "cue_count": len(piece.cues),
         "speech_s": sum(max(0.0, c.end_s - c.start_s) for c in piece.cues),
         "layers": [asdict(layer) for layer in piece.layers],
+        "voice_to_bed_db": piece.voice_to_bed_db,
+        "voice_to_bed_in_speech_db": piece.voice_to_bed_in_speech_db,
         "loudness_lufs": piece.loudness_lufs,
         "true_peak_dbtp": piece.true_peak_dbtp,
         "target_lufs": piece.target_lufs,

@@ -19,6 +19,8 @@ added to it:
 - ``measured``: ``mix_lufs``, ``gain_db``, ``loudness_lufs`` and ``true_peak_dbtp`` (of the
   written master, as a meter reads the files), ``duration_s``, ``channels`` (of the files: a podcast
   preset writes a mono mix as two identical channels);
+- ``audibility``: how the voice and each layer sit in the mix (``audio.audibility``), with its
+  ``warnings`` for a layer heard in almost none of its span;
 - ``timings``: seconds per pass (``mix_s``, ``master_s``, ``export_s``).
 
 Checks outside the project read ``duration_s``, ``sample_rate``, ``channels``; ``cues[]`` with
@@ -77,6 +79,8 @@ class Layer:
     start_s: float
     end_s: float
     gain_db: float | None
+    under_voice_db: float | None = None  # from the audibility report, where the manifest has one
+    heard_pct: float | None = None  # of its span
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,9 @@ class Overview:
     true_peak_dbtp: float | None
     target_lufs: float | None
     files: dict  # kind → path
-    warnings: tuple
+    warnings: tuple  # the plan's and the audibility report's
+    voice_to_bed_db: float | None = None
+    voice_to_bed_in_speech_db: float | None = None
 
 
 def versions() -> dict:
@@ -108,10 +114,11 @@ def versions() -> dict:
     return out
 
 
-def build(plan: Plan, files: dict, measured: Measured, timings: dict) -> dict:
+def build(plan: Plan, files: dict, measured: Measured, timings: dict, audibility: dict) -> dict:
     """The manifest of a finished render, as JSON-ready data."""
     doc = plan.to_dict()
-    doc.update({"files": files, "versions": versions(), "measured": asdict(measured), "timings": timings})
+    doc.update({"files": files, "versions": versions(), "measured": asdict(measured), "audibility": audibility,
+                "timings": timings})
     return doc
 
 
@@ -167,6 +174,14 @@ def overview(doc: dict, where: str = "manifest") -> Overview:
     if missing:
         raise score_error(where, "", f"not a render manifest, it has no {', '.join(map(repr, missing))}")
     measured = doc.get("measured") or {}
+    heard = doc.get("audibility") or {}
+    heard_layers = {la.get("name"): la for la in heard.get("layers") or []}
+
+    def layer(la: dict) -> Layer:
+        report = heard_layers.get(la.get("name")) or {}
+        fraction = report.get("heard_fraction")
+        return Layer(la.get("name"), la.get("source"), la.get("start_s"), la.get("end_s"), la.get("gain_db"),
+                     report.get("under_voice_db"), None if fraction is None else round(100.0 * fraction, 1))
     return Overview(
         name=doc.get("name"),
         title=doc.get("title"),
@@ -175,12 +190,13 @@ def overview(doc: dict, where: str = "manifest") -> Overview:
         sample_rate_hz=doc["sample_rate"],
         channels=doc["channels"],
         cues=tuple(Span(c.get("text", ""), c.get("start_s", 0), c.get("end_s", 0)) for c in doc["cues"]),
-        layers=tuple(Layer(la.get("name"), la.get("source"), la.get("start_s"), la.get("end_s"), la.get("gain_db"))
-                     for la in doc["layers"]),
+        layers=tuple(layer(la) for la in doc["layers"]),
         chapters=tuple(Span(c.get("title"), c.get("start_s"), c.get("end_s")) for c in doc.get("chapters") or []),
         loudness_lufs=measured.get("loudness_lufs"),
         true_peak_dbtp=measured.get("true_peak_dbtp"),
         target_lufs=(doc.get("master") or {}).get("loudness_lufs"),
         files=dict(doc.get("files") or {}),
-        warnings=tuple(doc.get("warnings") or ()),
+        warnings=tuple(doc.get("warnings") or ()) + tuple(heard.get("warnings") or ()),
+        voice_to_bed_db=heard.get("voice_to_bed_db"),
+        voice_to_bed_in_speech_db=heard.get("voice_to_bed_in_speech_db"),
     )

@@ -2,6 +2,13 @@
 
 Memory stays flat however long the piece: generators carry their state from block to block, and a
 speech clip is only held while a block overlaps it.
+
+Every sentence, after its own effect chain, is levelled: brought to VOICE_LUFS plus its gain_db
+(BS.1770-4 loudness over the sentence, gated; a reverb's ring-out after it follows along), so a
+cue whose effects drop the voice's compressor, or a voice that speaks louder, never makes a line
+jump, and a gain_db means exactly what it says.
+Ducking holds: across a gap between sentences shorter than a layer's duck_hold the bed stays
+down; after longer gaps it comes up, the more the longer the gap (fully from twice the hold on).
 """
 
 from __future__ import annotations
@@ -11,8 +18,10 @@ import json
 from collections.abc import Iterator
 
 import numpy as np
+from scipy.signal import sosfilt
 
 from audio import automation, convolver, effects, sources
+from audio.master.meters import k_weighting_sos
 from audio.plan import Plan
 from audio.speech.cache import ClipCache
 from audio.speech.clip import Clip, resample
@@ -20,7 +29,11 @@ from audio.speech.engine import VoiceSettings
 
 BLOCK_SAMPLES = 1 << 17  # about 3 s at 44.1 kHz
 DUCK_ATTACK_S = 0.25  # the bed starts to dip this long before a sentence, so it is down on the first word
-DUCK_RELEASE_S = 0.6  # and comes back over this long after the sentence
+DUCK_RELEASE_S = 1.0  # and, after a gap long enough to come up in, comes back over this long
+# A sentence at gain_db 0 measures this (as it plays, a mono clip in both channels): about as loud
+# as a continuous layer at 0 dB (-16 to -19 LUFS), and as espeak-ng speaks at volume 1.
+VOICE_LUFS = -18.0
+LEVEL_BLOCK_S, LEVEL_STEP_S = 0.4, 0.1  # BS.1770-4 gating blocks; a shorter clip is one block
 
 
 def db_to_gain(db):
@@ -41,32 +54,84 @@ def pan_gains(pan):
     return np.cos(angle) * np.sqrt(2.0), np.sin(angle) * np.sqrt(2.0)
 
 
-def voice_activity(spans, first_sample: int, n: int, rate_hz: int) -> np.ndarray:
-    """How much the voice speaks at each of ``n`` samples from ``first_sample``: 0..1, rising
-    smoothly over DUCK_ATTACK_S before each span (start, end in samples) and falling over
-    DUCK_RELEASE_S after it."""
+def sentence_lufs(x: np.ndarray, rate_hz: int) -> float | None:
+    """Loudness of one voiced clip ((n, 1) or (n, 2)) as it plays: BS.1770-4 K-weighting, 400 ms
+    blocks every 100 ms (one block for a shorter clip), absolute and relative gates. None if silent."""
+    y = sosfilt(k_weighting_sos(rate_hz), x, axis=0)
+    power = (y * y).sum(axis=1) * (2 / x.shape[1])  # a mono clip plays in both channels
+    block, step = round(LEVEL_BLOCK_S * rate_hz), round(LEVEL_STEP_S * rate_hz)
+    if power.size == 0:
+        return None
+    if power.size <= block:
+        blocks = np.array([power.mean()])
+    else:
+        total = np.concatenate([[0.0], np.cumsum(power)])
+        starts = np.arange(0, power.size - block + 1, step)
+        blocks = (total[starts + block] - total[starts]) / block
+    with np.errstate(divide="ignore"):
+        loudness = -0.691 + 10 * np.log10(blocks)
+    blocks, loudness = blocks[loudness > -70.0], loudness[loudness > -70.0]
+    if blocks.size == 0:
+        return None
+    blocks = blocks[loudness > -0.691 + 10 * np.log10(blocks.mean()) - 10.0]
+    return float(-0.691 + 10 * np.log10(blocks.mean()))
+
+
+def level_db(cue) -> float:
+    """The loudness a sentence is brought to: VOICE_LUFS, its gain_db, its synthesizer volume."""
+    volume = float(cue.voice.get("volume", 1.0))
+    return VOICE_LUFS + cue.gain_db + (20 * np.log10(volume) if volume > 0 else -np.inf)
+
+
+def held_spans(spans, hold: float) -> list:
+    """Sentence spans (start, end in samples, in order) with the gaps shorter than ``hold`` closed."""
+    out = []
+    for start, end in spans:
+        if out and start - out[-1][1] < hold:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def voice_activity(spans, first_sample: int, n: int, rate_hz: int, hold_s: float = 0.0) -> np.ndarray:
+    """How much the voice speaks at each of ``n`` samples from ``first_sample``: 0..1. 1 over each
+    span (start, end in samples, in time order, the gaps shorter than ``hold_s`` closed: see
+    ``held_spans``); in a gap it falls over DUCK_RELEASE_S after the span and rises over
+    DUCK_ATTACK_S before the next, by an amount growing from nothing at a gap of ``hold_s`` to all
+    of it at twice that."""
     activity = np.zeros(n)
-    attack, release = DUCK_ATTACK_S * rate_hz, DUCK_RELEASE_S * rate_hz
-    # spans are in time order and do not overlap: skip those that end before this block
-    first = bisect.bisect_left(spans, (first_sample - release - 1,)) - 1
-    for start, end in spans[max(0, first):]:
-        if start - attack > first_sample + n:
+    attack, release, hold = DUCK_ATTACK_S * rate_hz, DUCK_RELEASE_S * rate_hz, hold_s * rate_hz
+    lo_block, hi_block = first_sample, first_sample + n
+    # the spans that reach this block with their ramps, and the gap after each
+    first = max(0, bisect.bisect_left(spans, (first_sample - release - 1,)) - 1)
+    for k in range(first, len(spans)):
+        start, end = spans[k]
+        following = spans[k + 1][0] if k + 1 < len(spans) else None
+        previous_end = spans[k - 1][1] if k > 0 else None
+        if start - attack > hi_block:
             break
-        lo = max(0, int(start - attack) - first_sample)
-        hi = min(n, int(end + release) + 1 - first_sample)
+        # the span itself
+        lo, hi = max(lo_block, start), min(hi_block, end)
+        if hi > lo:
+            activity[lo - first_sample: hi - first_sample] = 1.0
+        if previous_end is None:  # the attack out of the lead-in
+            lo, hi = max(lo_block, int(np.floor(start - attack))), min(hi_block, start)
+            if hi > lo:
+                idx = np.arange(lo, hi, dtype=np.float64)
+                activity[lo - first_sample: hi - first_sample] = raised_cosine((idx - (start - attack)) / attack)
+        # the gap after it: down after the span, up before the next, scaled by the gap's depth
+        gap_end = following if following is not None else hi_block
+        lo, hi = max(lo_block, end), min(hi_block, gap_end)
         if hi <= lo:
             continue
-        # 1 over the span, a raised cosine up before it and down after it (computed only there)
-        shape = np.ones(hi - lo)
-        rise = min(hi, int(np.ceil(start)) - first_sample) - lo  # samples before the span starts
-        if rise > 0:
-            idx = np.arange(first_sample + lo, first_sample + lo + rise, dtype=np.float64)
-            shape[:rise] = raised_cosine((idx - (start - attack)) / attack)
-        fall = max(lo, int(np.floor(end)) + 1 - first_sample)  # first sample after the span ends
-        if fall < hi:
-            idx = np.arange(first_sample + fall, first_sample + hi, dtype=np.float64)
-            np.minimum(shape[fall - lo:], raised_cosine(((end + release) - idx) / release), out=shape[fall - lo:])
-        np.maximum(activity[lo:hi], shape, out=activity[lo:hi])
+        idx = np.arange(lo, hi, dtype=np.float64)
+        shape = raised_cosine((end + release - idx) / release)
+        if following is not None:
+            np.maximum(shape, raised_cosine((idx - (following - attack)) / attack), out=shape)
+            depth = 1.0 if hold <= 0 else raised_cosine((following - end - hold) / hold)
+            shape = 1.0 - depth * (1.0 - shape)
+        activity[lo - first_sample: hi - first_sample] = shape
     return activity
 
 
@@ -151,8 +216,8 @@ class _Speech:
             spoken = self.cache.get(cue.said, VoiceSettings(**cue.voice))
             if cue.effects:
                 recipe = {"rate_hz": self.plan.sample_rate, "n_samples": cue.n_samples, "gain_db": cue.gain_db,
-                          "effects": cue.effects, "length": self.length[cue.index]}
-                made_by = (effects, convolver, resample, _Speech._voice)
+                          "effects": cue.effects, "length": self.length[cue.index], "level_db": level_db(cue)}
+                made_by = (effects, convolver, resample, _Speech._voice, sentence_lufs)
                 self.loaded[cue.index] = self.cache.voiced(spoken, recipe, made_by, lambda: self._voice(cue, spoken))
             else:
                 self.loaded[cue.index] = self._voice(cue, spoken)
@@ -169,6 +234,10 @@ class _Speech:
             x = np.concatenate([mono.process(x), mono.process(tail)])
             stereo = effects.make_chain(cue.effects[alike:], self.plan.sample_rate, 2)
             x = stereo.process(np.repeat(x, 2, axis=1))
+        # the leveller: after the sentence's own chain, over the sentence (not the ring-out after it)
+        measured = sentence_lufs(x[: cue.n_samples], self.plan.sample_rate)
+        if measured is not None:
+            x *= float(db_to_gain(level_db(cue) - measured))
         return x
 
     def add(self, out: np.ndarray, a: int, b: int):
@@ -203,18 +272,26 @@ def render_parts(plan: Plan, cache: ClipCache, voice_on=True, layer_names=None,
     or, with ``split`` false, as {"mix": block} summed in place."""
     layers = [_Layer(lp, plan) for lp in plan.layers if layer_names is None or lp.name in layer_names]
     speech = _Speech(plan, cache) if voice_on else None
-    spans = [(c.start_sample, c.start_sample + c.n_samples) for c in plan.cues if c.n_samples > 0]
-    ducking = any(layer.lp.duck_db > 0 for layer in layers)
+    spans = sorted((c.start_sample, c.start_sample + c.n_samples) for c in plan.cues if c.n_samples > 0)
+    held = {hold: held_spans(spans, hold * plan.sample_rate)
+            for hold in sorted({layer.lp.duck_hold_s for layer in layers if layer.lp.duck_db > 0})}
     for a in range(0, plan.total_samples, block_samples):
         b = min(a + block_samples, plan.total_samples)
-        activity = voice_activity(spans, a, b - a, plan.sample_rate) if ducking else None
+        activity = {hold: voice_activity(s, a, b - a, plan.sample_rate, hold) for hold, s in held.items()}
         mix = np.zeros((b - a, 2))
         parts = {}
         if speech:
             out = parts["voice"] = np.zeros((b - a, 2)) if split else mix
             speech.add(out, a, b)
+        silent = None  # one read-only block of zeros for every layer outside its span
         for layer in layers:
-            part = layer.render(a, b, activity)
+            part = layer.render(a, b, activity.get(layer.lp.duck_hold_s))
+            if split and part is None:
+                if silent is None:
+                    silent = np.zeros((b - a, 2))
+                    silent.flags.writeable = False
+                parts[layer.lp.name] = silent
+                continue
             out = parts[layer.lp.name] = np.zeros((b - a, 2)) if split else mix
             if part is not None:
                 offset, x = part

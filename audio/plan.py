@@ -63,6 +63,7 @@ class LayerPlan:
     end_s: float
     automation: dict = field(default_factory=dict)  # key → [[sample, value, curve], ...]
     effects: list = field(default_factory=list)  # effect chain on the generator's sound
+    duck_hold_s: float = score_module.DUCK_HOLD_S
 
 
 MasterSettings = score_module.Master  # how the piece is mastered and delivered: the [master] table as checked
@@ -206,7 +207,7 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
         layers.append(LayerPlan(layer.name, layer.source, dict(layer.params), layer.gain_db, start, end,
                                 layer.fade_in, layer.fade_out, layer.duck_db, layer.pan,
                                 [sc.piece.seed, stable_hash(layer.name)], start / sr, end / sr, envelopes,
-                                list(layer.effects)))
+                                list(layer.effects), duck_hold_s=layer.duck_hold))
     if seam:
         layers = _through_the_seam(layers, total, seam, warnings, file)
 

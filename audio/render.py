@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio import export, heap, loop, manifest, mixer
+from audio import audibility, export, heap, loop, manifest, mixer
 from audio.beside import Beside
 from audio.errors import RenderError
 from audio.files import staging
@@ -41,6 +41,7 @@ class _Mixed:
     envelope: target.Envelope
     step_power: list  # the mix's K-weighted power per 100 ms, ``offset`` removed
     offset: np.ndarray  # per channel, removed before mastering (a loop's DC)
+    heard: audibility.Audibility  # how the voice and each layer sit in the mix
 
 
 def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=None, span_s=None,
@@ -121,6 +122,7 @@ def _mix(plan: Plan, cache: ClipCache, work: Path, stems: bool, progress) -> _Mi
     mix = FloatFile(work / "mix.f32", ch)
     envelope = target.Envelope(mix, work)
     meter = LoudnessMeter(plan.sample_rate, ch)
+    heard = audibility.Audibility(plan)
     stem_files = {}
 
     def keep(block):
@@ -129,10 +131,11 @@ def _mix(plan: Plan, cache: ClipCache, work: Path, stems: bool, progress) -> _Mi
         if not plan.loop.seamless:
             envelope.add(block)
 
-    with Beside(keep) as beside:
-        for parts in mixer.render_parts(plan, cache, split=stems):
-            block = sum(parts.values()) if stems else parts["mix"]
+    with Beside(keep) as beside, Beside(heard.add) as listener:
+        for parts in mixer.render_parts(plan, cache, split=True):
+            block = sum(parts.values())
             beside.put(block)
+            listener.put(parts)
             if stems:
                 for name, x in parts.items():
                     if name not in stem_files:
@@ -143,7 +146,7 @@ def _mix(plan: Plan, cache: ClipCache, work: Path, stems: bool, progress) -> _Mi
     envelope.finish()
     for f in [mix, *stem_files.values()]:
         f.close_writing()
-    return _Mixed(mix, stem_files, envelope, meter.step_power, np.zeros(ch))
+    return _Mixed(mix, stem_files, envelope, meter.step_power, np.zeros(ch), heard)
 
 
 def _mastering_progress(progress, frames: int):
@@ -188,11 +191,15 @@ def _export(plan: Plan, out_dir: Path, formats: tuple, picture: bool, mixed: _Mi
                 "timings": timings}
     written.update(export.write_captions(out_dir, plan.name, plan.cues, plan.chapters, plan.title,
                                          plan.author or "Narrator", staged))
+    heard = mixed.heard.report(mastered.gain_db)
+    heard["warnings"] = audibility.warnings(heard, plan.score or plan.name)  # here, not among the plan's
+    for w in heard["warnings"]:
+        log.warning(w)
     json_path, png = out_dir / f"{plan.name}.json", out_dir / f"{plan.name}.png"
     written["json"] = str(json_path)
     if picture:
         written["png"] = str(png)
-    result = manifest.build(plan, written, measured, timings)
+    result = manifest.build(plan, written, measured, timings, heard)
     if picture:
         from audio import picture as picture_module
         drawn_from = staged.temporary(written.get("wav") or written["flac"])

@@ -85,6 +85,7 @@ SPAN_FIELDS = (
     Param("from", REQUIRED, "the first sentence of the run (found as a cue's match finds one)", kind=str),
     Param("to", REQUIRED, "the last sentence of the run, included", kind=str),
 ) + tuple(row for row in CUE_FIELDS if row.name not in ("match", "pause_before", "pause_after"))
+DUCK_HOLD_S = 1.5  # ducking stays down across gaps between sentences shorter than this
 
 LAYER_FIELDS = (
     Param("name", REQUIRED, "unique name of the layer", kind=str),
@@ -95,6 +96,8 @@ LAYER_FIELDS = (
     Param("fade_in", 1.0, "fade-in length in seconds", 0.0, 3600.0),
     Param("fade_out", 1.0, "fade-out length in seconds", 0.0, 3600.0),
     Param("duck_db", 0.0, "lowered by this many dB while the voice speaks", 0.0, 60.0),
+    Param("duck_hold", DUCK_HOLD_S, "seconds: stays ducked across gaps between sentences shorter than this",
+          0.0, 30.0),
     Param("pan", 0.0, "-1 (left) .. 1 (right)", -1.0, 1.0),
     Param("params", None, "generator parameters, see `piece sources`", kind=dict),
     Param("effects", [], "effect chain on the generator's sound, before fades and gain (`piece effects`)"),
@@ -244,6 +247,7 @@ class Layer:
     effects: tuple = ()
     automation: dict = field(default_factory=dict)  # key ("gain_db", "pan", "params.NAME") → points
     where: str = ""
+    duck_hold: float = DUCK_HOLD_S
 
 
 @dataclass(frozen=True)

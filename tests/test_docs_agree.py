@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO, write_score
 
-from audio import export, score
+from audio import export, schema, score
 from audio.cli import main
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -63,8 +63,9 @@ def test_voices_for_a_language_no_voice_speaks_is_a_usage_error():
 
 def test_sources_print_defaults_as_a_score_would_write_them():
     out = run("sources").output
-    assert "odd_even = 0.333333 " in out and 'color = "pink"' in out
+    assert "odd_even = 1 " in out and 'color = "pink"' in out and "stutter = 4 " in out
     assert not re.search(r"\d\.\d{7,}", out)  # no float printed to its last digit
+    assert schema.show_value(1 / 3) == "0.333333"  # as a default like 1/3 is listed
 
 
 def test_what_the_readme_says_make_demo_writes_is_what_a_render_of_the_demo_formats_writes(tmp_path):

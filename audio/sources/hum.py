@@ -1,4 +1,28 @@
-"""server_hum: mains hum, fans with blade-pass tones, HVAC rumble, PSU whine, disk seeks, relay ticks."""
+"""server_hum: mains hum, fans with blade-pass tones, HVAC rumble, PSU whine, disk seeks, relay ticks.
+
+Voiced against measured data-centre noise:
+
+- Air-cooled data halls measure 70-96 dBA, broadband, "dominant noise between 500 Hz and 4 kHz"
+  (Cho et al., "Noise Exposure Assessment in the Occupational Environment of Air-Cooled Data
+  Centers", J. Architectural Institute of Korea 42(1), 2026); a server room's CRAC units add
+  "a significant amount of sound power below 500 Hz" (Brigham Young University Acoustics Research
+  Group, "Acoustical Analysis of Active Control in the Server Room of a C7 Data Centers
+  Colocation Facility", 2010). Hence the fans' rush: pink noise band-passed (first order) at
+  400 Hz - 3 kHz, flat per octave over that band and falling 6 dB per octave outside it, so it
+  still carries energy at 8 kHz and above, over the HVAC rumble below 120 Hz.
+- Fan tones: blade-pass frequency = rpm / 60 x blades (e.g. 7000 rpm x 7 blades = 817 Hz, PC
+  Perspective's fan guide, 2001); server fans run at 4,000-10,000 rpm and more (1U fans faster),
+  so their tones sit at about 0.5-1.2 kHz, on a broadband floor ("a random and a repetitive
+  component", Analog Devices, "Adaptively Cancelling Server Fan Noise"); ECMA-74 finds prominent
+  tones in typical server configurations (Dell, "PowerEdge 14th generation acoustical performance").
+- Hum: a transformer's (and a PSU's) core hums by magnetostriction, which follows the square of
+  the flux: its sound is at twice the mains frequency and the harmonics of that, 120, 240, 360 Hz
+  on 60 Hz mains (BBN, "Power transformer noise prediction and control", 1978; IEEE Std
+  C57.136-2000). A line at the mains frequency with odd harmonics is an electrical buzz (a ground
+  loop), not a room's sound: odd_even = 1 (even multiples of mains only) is the default.
+- Coil whine comes and goes with load (Dell, "Dell Enterprise Acoustics", 2011: electrical
+  components): off by default, and when on it sounds psu_duty of the time, in slow random spells.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +36,20 @@ from audio.schema import show_value
 from .core import (GRID_SAMPLES, TARGET_RMS, _below_nyquist, _band, _brown_sos, _children, _Chunked, _damped,
                    _db, _Events, _Filter, _Grid, _impulse_energy, _Lazy, _Phase, _mix_matrix,
                    _shape, _SlowCurves, _Wavetable, _white)
+from .noise import _pink_sos
 
 
 PSU_MIN_HZ = 1000.0           # coil whine is a kHz sound; lower settings would be a drone, not a whine
+FAN_BAND_HZ = (400.0, 3000.0)  # the fans' rush: flat per octave here, -6 dB per octave outside
 
 
 def server_hum_check(p: dict) -> tuple[str, str] | None:
     if 0 < p["psu_whine_hz"] < PSU_MIN_HZ:
         return "psu_whine_hz", f"must be 0 (off) or at least {PSU_MIN_HZ:.0f}, got {show_value(p['psu_whine_hz'])}"
+    if p["odd_even"] >= 1 and p["harmonics"] < 2 and p["hum_db"] > -60:
+        return "harmonics", (f"must be at least 2 with odd_even = {show_value(p['odd_even'])} (even multiples of "
+                             f"the mains only: the acoustic hum), got {show_value(p['harmonics'])}; for the mains "
+                             "fundamental alone set odd_even = 0")
     return None
 
 
@@ -52,18 +82,23 @@ class ServerHum(_Chunked):
     RPM_DRIFT = 0.02           # rpm drift scale at drift = 1 (peak ~0.6x this)
     LEVEL_DRIFT = 0.25         # fan-noise level drift at drift = 1, relative
     STEP_S = 2.0               # spacing of the drift control points
+    PSU_STEP_S = 1.5           # spacing of the control points of the whine's spells (on with load, off)
+    PSU_EDGE = 0.15            # the whine fades in and out over this much of its curve's range
     # Stereo image at width = 1 (width scales each): hum L/R imbalance, blade pan spread (of 45 deg),
     # fan-noise and rumble decorrelation, PSU offset, event pan range.
     HUM_SIDE, BLADE_SPREAD, FAN_DECORR, RUMBLE_DECORR, PSU_PAN, EVENT_PAN = 0.02, 0.6, 0.65, 0.2, 0.3, 0.5
 
     def __init__(self, p: dict, sample_rate_hz: int, rng: np.random.Generator):
         sr = self.sr = sample_rate_hz
-        setup, self.noise_rng, curve_rng, rumble_rng, seek_rng, tick_rng = _children(rng, 6)
+        setup, self.noise_rng, curve_rng, rumble_rng, seek_rng, tick_rng, psu_rng = _children(rng, 7)
         n = self.n = p["fans"]
-        # Each continuous part is made at unit RMS and weighted by its dB; together they sit at TARGET_RMS.
+        # Each continuous part is made at unit RMS and weighted by its dB; together they sit at TARGET_RMS
+        # (the whine for the part of the time it sounds).
         w = {k: _db(p[k + "_db"]) for k in ("hum", "fan", "blade", "rumble", "psu")}
         psu_on = p["psu_whine_hz"] > 0
-        scale = TARGET_RMS / math.sqrt(sum(v * v for k, v in w.items() if k != "psu" or psu_on))
+        self.psu_duty = min(max(p["psu_duty"], 0.0), 1.0)
+        power = {k: v * v * (self.psu_duty if k == "psu" else 1.0) for k, v in w.items() if k != "psu" or psu_on}
+        scale = TARGET_RMS / math.sqrt(sum(power.values()))
 
         # Hum: 1/k harmonics, odd ones weighted 1 - odd_even and even ones odd_even; nearly mono.
         # One pre-mixed table serves a static balance, two (odd, even) an automated one.
@@ -90,13 +125,14 @@ class ServerHum(_Chunked):
                                    self.psu_level * psu_on * self._pan(self.PSU_PAN, p["width"])[:, None]
                                    ]).astype(np.float32)                                     # (2, n + 1)
 
-        # Slow curves: hum jitter, each fan's rpm drift, fan level.
+        # Slow curves: hum jitter, each fan's rpm drift, fan level; and the whine's spells.
         self.curves = _SlowCurves(curve_rng, n + 2, self.STEP_S, sr)
+        self.psu_spells = _SlowCurves(psu_rng, 1, self.PSU_STEP_S, sr)
 
-        # Fan noise: air through the racks, strongest 120 Hz - 2.5 kHz and falling 12 dB/oct beyond,
-        # so it reads as a room's rush rather than hiss; partly shared between channels.
-        fan_sos = signal.butter(2, [120.0, _below_nyquist(2500.0, sr)], "bandpass", fs=sr, output="sos")
-        self.fan_filter = _Filter(fan_sos, direct=True)
+        # Fan noise: air through the racks (see the module's references), partly shared between channels.
+        fan_sos = np.vstack([_pink_sos(sr), signal.butter(1, [FAN_BAND_HZ[0], _below_nyquist(FAN_BAND_HZ[1], sr)],
+                                                          "bandpass", fs=sr, output="sos")])
+        self.fan_filter = _Filter(fan_sos)
         level_drift = self.LEVEL_DRIFT * p["drift"]
         self.fan_level = w["fan"] * scale / math.sqrt(_impulse_energy(fan_sos, sr) * (1 + level_drift**2 / 3))
         self.fan_mix = _mix_matrix(1 - self.FAN_DECORR * p["width"]) * self.fan_level
@@ -138,6 +174,17 @@ class ServerHum(_Chunked):
         """Equal-power pan gains sqrt(2) (cos, sin) of (1 + spread * width) * 45 degrees: (2, ...)."""
         angle = (1 + np.multiply.outer(spread, width)) * (np.pi / 4)
         return np.sqrt(2) * np.stack([np.cos(angle), np.sin(angle)])
+
+    def _psu_gate(self, grid: _Grid) -> np.ndarray:
+        """0..1 at grid points: the whine sounds for about psu_duty of the time, in spells that
+        fade in and out (a slow random curve over a threshold)."""
+        if self.psu_duty >= 1.0:
+            return np.ones(len(grid.pos))
+        if self.psu_duty <= 0.0:
+            return np.zeros(len(grid.pos))
+        u = self.psu_spells.at(grid)[:, 0]
+        x = np.clip((u - (1.0 - 2.0 * self.psu_duty)) / self.PSU_EDGE + 0.5, 0.0, 1.0)
+        return x * x * (3.0 - 2.0 * x)
 
     def _events(self, rng, make, peak) -> _Events:
         times, shapes = _children(rng, 2)
@@ -192,6 +239,7 @@ class ServerHum(_Chunked):
         drift_turns = (self.RPM_DRIFT * self.STEP_S / 2) * c["drift"] * u[:, 1:-1].T
         turns[:n] += _below_nyquist(blade_hz, sr) * drift_turns
         tones = np.sin(grid.expand(turns, wrap=True, scale=2 * np.pi))
+        tones[n] *= grid.expand(self._psu_gate(grid))
         if not auto & {"blade_db", "psu_db", "psu_whine_hz", "width"}:
             out += self.osc_gain @ tones
         else:

@@ -35,10 +35,12 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
     Source("server_hum", "server room: mains hum, fans with blade-pass tones, HVAC rumble, PSU whine, "
                          "disk seeks, relay ticks", (
         Param("mains_hz", 60.0, "mains frequency, Hz (50 or 60 in practice)", 40, 70, auto=True),
-        Param("harmonics", 6, "mains harmonics including the fundamental, count", 1, 16),
-        Param("hum_db", -6.0, "hum level relative to the whole mix, dB", -60, 0, auto=True),
+        Param("harmonics", 8, "multiples of the mains frequency in the hum, the fundamental included, count "
+                              "(with odd_even = 1: 2x, 4x, 6x, 8x mains)", 1, 16),
+        Param("hum_db", -9.0, "hum level relative to the whole mix, dB", -60, 0, auto=True),
         Param("fans", 3, "fans, each detuned 1-2 % from the others so they beat, count", 1, 8),
-        Param("fan_rpm", 2400.0, "fan speed, revolutions per minute", 300, 15000, auto=True),
+        Param("fan_rpm", 6000.0, "fan speed, revolutions per minute (servers: 4000-10000 and more)", 300, 15000,
+              auto=True),
         Param("fan_blades", 7, "blades per fan (blade-pass Hz = rpm / 60 * blades), count", 2, 15),
         Param("drift", 0.3, "amount of slow rpm and fan-level drift, 0..1", 0, 1, auto=True),
         Param("fan_db", -3.0, "broadband fan noise level relative to the whole mix, dB", -60, 0, auto=True),
@@ -47,11 +49,13 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
               auto=True),
         Param("hum_jitter", 0.1, "slow mains-frequency instability, 0..1 (1 = up to about 0.2 %)", 0, 1,
               auto=True),
-        Param("odd_even", 1 / 3, "hum harmonic balance: 0 = odd only (transformer), 0.5 = equal, 1 = even only",
-              0, 1, auto=True),
-        Param("psu_whine_hz", 15000.0, "power-supply coil whine, Hz (0 = off, else >= 1000; kept below 0.45 x rate)",
+        Param("odd_even", 1.0, "hum harmonic balance: 1 = even multiples of mains only (the acoustic hum of "
+                               "transformers and PSUs, at 2x mains), 0.5 = equal, 0 = odd only (an electrical "
+                               "buzz, a ground loop)", 0, 1, auto=True),
+        Param("psu_whine_hz", 0.0, "power-supply coil whine, Hz (0 = off, else >= 1000; kept below 0.45 x rate)",
               0, 24000, auto=True),
         Param("psu_db", -30.0, "PSU whine level relative to the whole mix, dB", -60, 0, auto=True),
+        Param("psu_duty", 0.35, "fraction of the time the whine sounds, in slow random spells (1 = always)", 0, 1),
         Param("seeks_per_min", 2.0, "disk seeks (bursts of head clicks) per minute, random times (Poisson)",
               0, 120, auto=True),
         Param("seek_db", 0.0, "peak of each seek relative to the mix RMS (0.1), dB", -40, 12, auto=True),
