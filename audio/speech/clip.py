@@ -10,7 +10,6 @@ from math import gcd
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from audio.errors import TTSError
 
@@ -131,5 +130,6 @@ def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
     """Resample a clip from its engine's rate to the piece's rate (polyphase, exact ratio)."""
     if to_hz == from_hz or samples.size == 0:
         return samples.astype(np.float32)
+    from scipy.signal import resample_poly  # here, not above: a speaking worker never needs scipy's 80 MB
     g = gcd(to_hz, from_hz)
     return resample_poly(samples, to_hz // g, from_hz // g).astype(np.float32)
