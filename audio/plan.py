@@ -274,8 +274,7 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
         return pick
 
     picks = [picker(overrides.get(s.index)) for s in sentences]
-    voices = [VoiceSettings(pick("voice", sc.voice.name), pick("rate", sc.voice.rate),
-                            pick("pitch", sc.voice.pitch), pick("volume", sc.voice.volume)) for pick in picks]
+    voices = [_settings(sc, overrides.get(s.index), pick) for s, pick in zip(sentences, picks)]
     spoken = helper.prefetch(cache, [(s.text, v) for s, v in zip(sentences, voices)], progress)  # two at a time
 
     t = round(sc.pauses.lead_in * sr)
@@ -299,6 +298,13 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
             raise score_error(file, "piece.text", f"the piece would last over {score_module.MAX_DURATION_S / 3600:g} h "
                               f"(reached at line {s.line}); the limit is {score_module.MAX_DURATION_S / 3600:g} h")
     return cues, t
+
+
+def _settings(sc, cue, pick) -> VoiceSettings:
+    """How a sentence is spoken: its cue's keys over the [voice]'s, in the engine and voice they name."""
+    engine, name, model = score_module.voice_of(sc, cue)
+    pitch = pick("pitch", sc.voice.pitch) if get_engine(engine).has_pitch else 50  # an engine without pitch: neutral
+    return VoiceSettings(name, pick("rate", sc.voice.rate), pitch, pick("volume", sc.voice.volume), engine, model)
 
 
 def _engine_versions(cues) -> str:

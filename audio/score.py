@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import hashlib
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from audio import automation, effects, sources
 from audio.errors import score_error
+from audio.speech.engine import ENGINE_NAMES
 
 REQUIRED = object()  # a Field default meaning "must be given"
 
@@ -60,6 +62,9 @@ VOICE_FIELDS = (
     Field("volume", float, 1.0, "synthesizer volume, 0..1", 0.0, 1.0),
     Field("gain_db", float, 0.0, "gain of the voice in the mix, dB", -40.0, 12.0),
     Field("effects", list, [], 'effect chain, e.g. [{effect = "reverb", size = 0.4, wet = 0.2}] (`piece effects`)'),
+    Field("engine", str, "espeak", 'speech engine: "espeak" (espeak-ng) or "piper" (neural; pip install '
+          "'piece[neural]')", choices=ENGINE_NAMES),
+    Field("model", str, "", "piper only: a voice model file (.onnx, its .onnx.json beside it), relative to the score"),
 )
 
 PAUSE_FIELDS = (
@@ -81,6 +86,8 @@ CUE_FIELDS = (
     Field("voice", str, None, "voice for this sentence"),
     Field("gain_db", float, None, "gain of this sentence in the mix, dB", -40.0, 12.0),
     Field("effects", list, None, "effect chain for this sentence, replacing the voice's"),
+    Field("engine", str, None, "speech engine for this sentence", choices=ENGINE_NAMES),
+    Field("model", str, None, "piper only: a voice model file for this sentence, relative to the score"),
 )
 
 LAYER_FIELDS = (
@@ -160,6 +167,8 @@ class Voice:
     volume: float
     gain_db: float
     effects: tuple = ()
+    engine: str = "espeak"
+    model: str = ""  # absolute path once loaded, "" for none
 
 
 @dataclass(frozen=True)
@@ -183,6 +192,8 @@ class Cue:
     voice: str | None
     gain_db: float | None
     effects: tuple | None = None
+    engine: str | None = None
+    model: str | None = None  # absolute path once loaded
     where: str = ""  # key path for messages, e.g. "cue[2]"
 
 
@@ -413,9 +424,7 @@ def load(path) -> Score:
         seen[layer.name] = i
         layers.append(layer)
 
-    for voice_name, where in [(voice.name, "voice.name")] + [(c.voice, f"{c.where}.voice") for c in cues if c.voice]:
-        from audio.speech.engine import get_engine  # loads espeak-ng only when a score is checked
-        get_engine("espeak").check_voice_name(voice_name, file, where)
+    voice, cues = check_voices(voice, cues, "voice.name" in explicit, "voice.pitch" in explicit, file, path.parent)
 
     text_path = (path.parent / piece.text).resolve()
     text, text_bytes = read_text(text_path, file, "piece.text")
@@ -424,6 +433,49 @@ def load(path) -> Score:
                piece=piece, voice=voice, pauses=pauses, cues=cues, layers=tuple(layers), master=master,
                chapters=chapters, loop=loop, explicit=explicit)
     return with_preset(sc, master.preset) if master.preset else sc
+
+
+def check_voices(voice: Voice, cues: tuple, named: bool, pitched: bool, file: str, score_dir: Path):
+    """Each engine asked for must be installed, each voice name and model file its own, and a
+    pitch given only to an engine that has one. A voice that names no voice speaks in its engine's
+    default; model paths become absolute. Returns (voice, cues) so completed."""
+    from audio.speech.engine import get_engine  # loads espeak-ng only when a score is checked
+
+    def check(engine, where, name, model, pitch, inherited=False):
+        engine = get_engine(engine)
+        if not inherited:
+            engine.check_available(file, f"{where}.engine")
+        if pitch and not engine.has_pitch:
+            raise score_error(file, f"{where}.pitch", f'the {engine.name} engine has no pitch control; remove '
+                              f'pitch (or give this voice engine = "espeak")')
+        if model:
+            # absolute, not resolved: a linked model keeps its own name and finds the config beside the link
+            model = engine.check_model(Path(os.path.abspath(score_dir / model)), file, f"{where}.model")
+        elif name:
+            engine.check_voice_name(name, file, f"{where}.{'name' if where == 'voice' else 'voice'}")
+        return model
+
+    default = get_engine(voice.engine).default_voice or voice.name
+    voice = dataclasses.replace(voice, name=voice.name if named else default)
+    voice = dataclasses.replace(voice, model=check(voice.engine, "voice", voice.name, voice.model, pitched))
+    checked = []
+    for c in cues:
+        engine = c.engine or voice.engine
+        name = c.voice or ("" if engine == voice.engine else get_engine(engine).default_voice)  # a new engine's default
+        model = check(engine, c.where, name, c.model, c.pitch is not None, inherited=c.engine is None)
+        checked.append(dataclasses.replace(c, model=model or None))
+    return voice, tuple(checked)
+
+
+def voice_of(sc: Score, cue: Cue | None) -> tuple[str, str, str]:
+    """(engine, voice name, model file) that speak a sentence with ``cue`` (or none): the cue's
+    own, else the [voice]'s when the engine is the same, else the engine's default voice."""
+    from audio.speech.engine import get_engine
+    engine = (cue and cue.engine) or sc.voice.engine
+    same = engine == sc.voice.engine
+    model = (cue and cue.model) or (sc.voice.model if same and not (cue and cue.voice) else "")
+    name = (cue and cue.voice) or (sc.voice.name if same else get_engine(engine).default_voice)
+    return engine, Path(model).stem if model else name, model
 
 
 def with_options(sc: Score, preset=None, mp3=None, seamless=None, duration_s=None, formats=None) -> Score:
