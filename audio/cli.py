@@ -250,10 +250,15 @@ def voices(lang, variants):
             click.echo("  " + " ".join(engines["espeak"].variants()))
             return
         for engine in engines.values():
+            click.echo(f"# {engine.name}: {engine.version}; licence {engine.licence}")
             for v in engine.voices():
                 if lang and not any(code.lower().startswith(lang.lower()) for code in v.languages):
                     continue
-                click.echo(f"{', '.join(v.languages):24} {v.id:24} {v.name}")
+                licence = f"  licence: {v.licence}" if v.licence else ""
+                click.echo(f"{engine.name:7} {', '.join(v.languages):24} {v.id:24} {v.rate_hz or '?':>5} Hz  "
+                           f"{v.name}{licence}")
+            if not engine.voices() and getattr(engine, "missing_note", None):
+                click.echo(f"{engine.name:7} {engine.missing_note()}")
     _run(body)
 
 
