@@ -35,9 +35,11 @@ NOISE_SCALES = True  # seeded noise at the voice's own scales (README: "Zero noi
 MAX_CHARS = 200  # a longer text is spoken in clause chunks: the decoder's memory grows with its length
 # (a worker's peak RSS: 617 MB at 200 characters, 660 MB at 300)
 BANK_FRAMES_PER_ID = 8  # first guess at a noise bank's frames per phoneme id; doubled when short
-# how fast each installed voice speaks at length scale 1, in words per minute, as ``calibrate``
-# measures it on CALIBRATION_TEXT; another voice is measured the first time a process uses it
-CALIBRATED_WPM = {"en_US-joe-medium": 224.6}  # piper-tts 1.8.0, seeded noise (207.8 on piece 1)
+# how fast a known voice model (by its SHA-256) speaks at length scale 1, in words per minute, as
+# ``calibrate`` measures it on CALIBRATION_TEXT; another model is measured the first time a process uses it
+CALIBRATED_WPM = {
+    "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06": 224.6,  # en_US-joe-medium 1.0.0 (piece 1: 207.8)
+}
 CALIBRATION_TEXT = (
     "The weights are the permanent thing. That's what I keep returning to. I know what a feedforward "
     "network does the way I know what a server room sounds like: from the outside, from what was written "
@@ -248,7 +250,7 @@ def _measured_wpm(files: VoiceFiles) -> float:
 
 def wpm_of(voice: Voice) -> float:
     """The voice's own rate at length scale 1, in words per minute."""
-    return CALIBRATED_WPM.get(voice.files.id) or _measured_wpm(voice.files)
+    return CALIBRATED_WPM.get(voice.model_sha256) or _measured_wpm(voice.files)
 
 
 def calibrate(voice: Voice) -> float:
