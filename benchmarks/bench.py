@@ -487,6 +487,9 @@ class Bench:
                      f"({runs[0]['clips']} clips, {runs[0]['speech_s']:.0f} s)",
                      f"{x:.1f}x ({median([r['wall_s'] for r in runs]):.1f} s; load {', '.join(r['load'] for r in runs)})",
                      target, self.verdict(ok) if ok is not None else "")
+            cpu = median([r["cpu_s"] for r in runs])
+            self.add("", f"  (CPU: {cpu:.1f} s, this process and its speaking processes)",
+                     f"{median([r['x_real_time_per_cpu_s'] for r in runs]):.1f}x real time per CPU second")
             self.raw.setdefault("speech", {})[engine] = runs
         self.row8_children = {}
         for engine in ("espeak", "piper"):
@@ -497,13 +500,14 @@ class Bench:
             self.raw.setdefault("speech_render", {})[engine] = r
             if engine == "piper":
                 top = r["process_peaks_mb"]
-                self.add("", f"  Piper render of piece 1 (cold, {r['processes']} processes): peak RSS, largest process",
+                self.add("", f"Piper render of piece 1 (cold, {r['processes']} processes): peak RSS, largest process",
                          f"{top[0]:.0f} MB (each: {', '.join(f'{m:.0f}' for m in top)})", "<= 700 MB",
                          self.verdict(top[0] <= 700))
-                self.add("", "  the same, the whole process tree at once", f"{r['tree_peak_mb']:.0f} MB", "<= 700 MB",
+                self.add("", "Piper render of piece 1: peak RSS, the whole process tree at once",
+                         f"{r['tree_peak_mb']:.0f} MB", "<= 700 MB",
                          self.verdict(r["tree_peak_mb"] <= 700))
             else:
-                self.add("", "  espeak render of piece 1 (cold): peak RSS, process tree",
+                self.add("", "espeak render of piece 1 (cold): peak RSS, process tree",
                          f"{r['tree_peak_mb']:.0f} MB ({r['processes']} processes)")
 
     def row8_intelligibility(self):

@@ -37,12 +37,19 @@ def speak_cold(engine: str, cache_dir: Path) -> dict:
     from audio.speech.cache import ClipCache
     sc = score.load(SCORES[engine])
     load_before = load()
-    t0 = time.perf_counter()
+    c0, t0 = _cpu_s(), time.perf_counter()
     p = plan.resolve(sc, ClipCache(cache_dir))
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     speech_s = sum(c.n_samples for c in p.cues) / p.sample_rate
-    return {"wall_s": wall, "speech_s": speech_s, "x_real_time": speech_s / wall, "clips": len(p.cues),
-            "load": f"{load_before}->{load()}"}
+    return {"wall_s": wall, "cpu_s": cpu, "speech_s": speech_s, "x_real_time": speech_s / wall,
+            "x_real_time_per_cpu_s": speech_s / cpu, "clips": len(p.cues), "load": f"{load_before}->{load()}"}
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its children that have been waited for (the workers)."""
+    import resource
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + c.ru_utime + c.ru_stime
 
 
 def _rss_kb(pid: int, key: str) -> int:
