@@ -21,7 +21,6 @@ import gc
 import hashlib
 import json
 import math
-import sys
 from functools import lru_cache
 
 import numpy as np
@@ -264,7 +263,3 @@ def calibrate(voice: Voice) -> float:
         a, b = trim_bounds(clip.samples, clip.rate_hz)
         seconds += (b - a) / clip.rate_hz
     return round(60.0 * words / seconds, 1)
-
-
-def loaded() -> bool:
-    return "piper" in sys.modules
