@@ -209,6 +209,9 @@ def main(worker=False):
         piper.speak_here()
     for line in sys.stdin:
         job = json.loads(line)
+        if worker and "folder" in job:
+            from audio.speech import piper_voice
+            piper_voice.keep_models_in(Path(job["folder"]) / "models")
         settings = VoiceSettings(**job["voice"])
         try:
             if "out" in job:

@@ -10,18 +10,26 @@ The voice graph is edited twice before onnxruntime reads it:
   clip keeps the natural variation of Piper's default noise, yet the same text speaks to the same
   samples in any process, on any run.
 
+The edited graph, as onnxruntime optimizes it for this CPU, is kept beside the speech cache
+(``models/``), so a worker after the first starts without importing onnx or optimizing again.
+
 One intra-op thread per session: onnxruntime's threaded kernels sum in a different order and move
 samples by a few 1e-6, enough to change 16-bit samples between one thread and two.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import gc
 import hashlib
 import json
 import math
+import os
+import platform
+import tempfile
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -44,6 +52,7 @@ CALIBRATION_TEXT = (
     "network does the way I know what a server room sounds like: from the outside, from what was written "
     "about it, applied inward. The pass will end. The weights will stay. Somewhere the fans keep moving air."
 )
+GRAPH_EDITS = 1  # the version of the edits below: part of a kept graph's name
 _SKIP = frozenset("ˈˌː ,.;:!?'\"-()—–") | frozenset("^$_")  # not sounds: left out when words are aligned
 
 
@@ -52,28 +61,15 @@ class Voice:
 
     def __init__(self, files: VoiceFiles):
         _refuse_beside_espeak()
-        import onnx
-        import onnxruntime
         from piper import PiperVoice
         from piper.config import PiperConfig
-        from piper.patch_voice_with_alignment import add_alignment_output
 
         try:
-            model = onnx.load(str(files.model))
-            add_alignment_output(model)
-            self.banks = _seed_noise_inputs(model)
-            data = model.SerializeToString()
-            del model
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = 1
-            options.inter_op_num_threads = 1
-            options.log_severity_level = 3
-            session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-            del data
-            gc.collect()
+            session = _session(files)
         except Exception as e:  # onnx and onnxruntime raise their own kinds for a bad file
             raise RenderError(f"{files.model}: not a Piper voice model onnxruntime can run ({type(e).__name__}: "
                               f"{e})") from None
+        self.banks = sorted(i.name for i in session.get_inputs() if i.name.startswith("noise_bank_"))
         self.files = files
         self.piper = PiperVoice(session=session, config=PiperConfig.from_dict(files.settings))
         self.session = session
@@ -116,6 +112,81 @@ class Voice:
         hop = self.piper.config.hop_length
         starts = np.concatenate([[0], np.cumsum(frames_per_id.reshape(-1).astype(np.int64) * hop)])
         return audio.reshape(-1), [int(starts[i]) if i >= 0 else -1 for i in first_id]
+
+
+def _options(level=None, save_to: Path | None = None):
+    import onnxruntime
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    if level is not None:
+        options.graph_optimization_level = level
+    if save_to is not None:
+        options.optimized_model_filepath = str(save_to)
+    return options
+
+
+def _session(files: VoiceFiles):
+    """The voice's session. The edited graph, as onnxruntime optimizes it for this CPU, is kept in
+    the models folder beside the speech cache: a worker that finds it skips importing onnx, editing
+    and optimizing (about 1.5 s of each worker's start), and every session runs that same file."""
+    import onnxruntime
+    key = hashlib.sha256(json.dumps([file_sha256(files.model), onnxruntime.__version__, GRAPH_EDITS,
+                                     _cpu_signature()]).encode()).hexdigest()
+    kept = model_dir() / f"{files.id}-{key[:16]}.onnx"
+    if not kept.exists():
+        data = _edited(files)
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=kept.parent, suffix=".onnx.tmp")
+            os.close(fd)
+            try:
+                onnxruntime.InferenceSession(data, _options(save_to=Path(tmp)), providers=["CPUExecutionProvider"])
+                os.replace(tmp, kept)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+        except OSError:  # nowhere to keep it: the same graph, optimized in memory, speaks the same samples
+            return onnxruntime.InferenceSession(data, _options(), providers=["CPUExecutionProvider"])
+        finally:
+            del data
+            gc.collect()
+    level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL  # optimized already
+    return onnxruntime.InferenceSession(str(kept), _options(level), providers=["CPUExecutionProvider"])
+
+
+def _edited(files: VoiceFiles) -> bytes:
+    """The voice graph with its duration output and seeded noise inputs, serialized."""
+    import onnx
+    from piper.patch_voice_with_alignment import add_alignment_output
+    model = onnx.load(str(files.model))
+    add_alignment_output(model)
+    _seed_noise_inputs(model)
+    return model.SerializeToString()
+
+
+def _cpu_signature() -> str:
+    """What an optimized graph may depend on: the machine and its CPU's model and features."""
+    info = ""
+    with contextlib.suppress(OSError):
+        info = "\n".join(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                         if line.startswith(("model name", "flags")))
+    return f"{platform.machine()} {platform.processor()} {hashlib.sha256(info.encode()).hexdigest()}"
+
+
+_model_dir: Path | None = None
+
+
+def model_dir() -> Path:
+    """Where edited, optimized voice graphs are kept: beside the speech cache in use."""
+    from audio.speech.cache import default_cache_dir
+    return _model_dir or default_cache_dir() / "tts" / "models"
+
+
+def keep_models_in(folder: Path):
+    global _model_dir
+    _model_dir = Path(folder)
 
 
 def _bank(seed: list[int], size: int) -> np.ndarray:
