@@ -8,10 +8,13 @@ and whatever else [voice] holds), plus a cue's "pause_before" and "pause_after".
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 from audio import script
 from audio.errors import score_error
-from audio.speech.engine import VoiceSettings
+from audio.speech.engine import VoiceSettings, get_engine
+
+NEUTRAL_PITCH = 50  # what an engine without pitch control is given
 
 
 @dataclass(frozen=True)
@@ -22,9 +25,15 @@ class Direction:
     values: dict  # voice key → value, every key of [voice] and any a cue adds
 
     def settings(self) -> VoiceSettings:
-        """The engine's voice settings for the sentence."""
+        """The engine's voice settings for the sentence: a voice model's voice is named for its file,
+        and an engine without pitch control gets a neutral pitch."""
         keys = {f.name for f in fields(VoiceSettings)}
-        return VoiceSettings(**{k: v for k, v in self.values.items() if k in keys})
+        values = {k: v for k, v in self.values.items() if k in keys}
+        if values.get("model"):
+            values["name"] = Path(values["model"]).stem
+        if not get_engine(values["engine"]).has_pitch:
+            values["pitch"] = NEUTRAL_PITCH
+        return VoiceSettings(**values)
 
 
 def match_one(sentences, text, file, where, what):
@@ -75,10 +84,28 @@ def direct(sc, sentences, text_path) -> list[Direction]:
         cued[s.index] = cue.where
         layers[s.index].append(cue_overrides(cue))
     base = asdict(sc.voice)
+    checked = set()
     out = []
     for s, overrides in zip(sentences, layers):
         values = dict(base)
         for o in overrides:
-            values.update(o)
+            values.update(_over(values, o))
+        voice_key = (values["engine"], values["name"], values["model"])
+        if voice_key not in checked:  # the engine a table inherits from the ones under it knows this voice
+            checked.add(voice_key)
+            if not values["model"]:
+                get_engine(values["engine"]).check_voice_name(values["name"], file, f"piece.text: line {s.line}")
         out.append(Direction(s.speaker, values))
+    return out
+
+
+def _over(values: dict, overrides: dict) -> dict:
+    """``overrides`` as they apply over ``values``: a table that changes the engine and names no
+    voice speaks in that engine's default voice; one that names a voice drops the model under it."""
+    out = dict(overrides)
+    new_engine = "engine" in out and out["engine"] != values["engine"]
+    if new_engine and "name" not in out:
+        out["name"] = get_engine(out["engine"]).default_voice
+    if (new_engine or "name" in out) and "model" not in out:
+        out["model"] = ""
     return out

@@ -437,14 +437,22 @@ def voices(lang, variants):
             click.echo("  " + " ".join(engines["espeak"].variants()))
             return
         every = [v for engine in engines.values() for v in engine.voices()]
-        shown = [v for v in every if not lang or any(code.lower().startswith(lang.lower()) for code in v.languages)]
-        if not shown:
+        matches = [v for v in every if not lang or any(code.lower().startswith(lang.lower()) for code in v.languages)]
+        if not matches:
             from audio.schema import suggest
             codes = sorted({code for v in every for code in v.languages})
             raise click.BadParameter(f"no voice speaks a language starting with {lang!r}{suggest(lang, codes)} "
                                      "(`piece voices` lists them all)", param_hint="--lang")
-        for v in shown:
-            click.echo(f"{', '.join(v.languages):24} {v.id:24} {v.name}")
+        for engine in engines.values():
+            click.echo(f"# {engine.name}: {engine.version}; licence {engine.licence}")
+            for v in engine.voices():
+                if v not in matches:
+                    continue
+                licence = f"  licence: {v.licence}" if v.licence else ""
+                click.echo(f"{engine.name:7} {', '.join(v.languages):24} {v.id:24} {v.rate_hz or '?':>5} Hz  "
+                           f"{v.name}{licence}")
+            if not engine.voices() and getattr(engine, "missing_note", None):
+                click.echo(f"{engine.name:7} {engine.missing_note()}")
     _run(body)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pathlib import Path
 from audio import automation, effects, lexicon, markup, sources
 from audio.errors import score_error
 from audio.files.staging import safe_name
+from audio.speech.engine import ENGINE_NAMES
 from audio.schema import REQUIRED, Param, check, read_table, show_value, suggest
 from audio.timeexpr import MAX_DURATION_S, check_time_expr
 
@@ -46,6 +48,9 @@ VOICE_FIELDS = (
     Param("volume", 1.0, "synthesizer volume, 0..1", 0.0, 1.0),
     Param("gain_db", 0.0, "gain of the voice in the mix, dB", -40.0, 12.0),
     Param("effects", [], 'effect chain, e.g. [{effect = "reverb", size = 0.4, wet = 0.2}] (`piece effects`)'),
+    Param("engine", "espeak", 'speech engine: "espeak" (espeak-ng) or "piper" (neural; pip install '
+          "'piece[neural]')", choices=ENGINE_NAMES),
+    Param("model", "", "piper only: a voice model file (.onnx, its .onnx.json beside it), relative to the score"),
 )
 
 PAUSE_FIELDS = (
@@ -67,6 +72,8 @@ CUE_FIELDS = (
     Param("voice", None, "voice for this sentence", kind=str),
     Param("gain_db", None, "gain of this sentence in the mix, dB", -40.0, 12.0, kind=float),
     Param("effects", None, "effect chain for this sentence, replacing the voice's", kind=list),
+    Param("engine", None, "speech engine for this sentence", choices=ENGINE_NAMES, kind=str),
+    Param("model", None, "piper only: a voice model file for this sentence, relative to the score", kind=str),
 )
 
 
@@ -187,6 +194,8 @@ class Voice:
     volume: float
     gain_db: float
     effects: tuple = ()
+    engine: str = "espeak"
+    model: str = ""  # absolute path once loaded, "" for none
 
 
 @dataclass(frozen=True)
@@ -210,6 +219,8 @@ class Cue:
     voice: str | None
     gain_db: float | None
     effects: tuple | None = None
+    engine: str | None = None
+    model: str | None = None  # absolute path once loaded
     where: str = ""  # key path for messages, e.g. "cue[2]"
 
 
@@ -314,11 +325,8 @@ def load(path) -> Score:
     speakers = _read_speakers(doc.get("speaker", []), file)
     spans = _read_spans(doc.get("span", []), file)
 
-    named = [(voice.name, "voice.name")] + [(c.voice, f"{c.where}.voice") for c in cues if c.voice]
-    named += [(t.overrides["name"], f"{t.where}.voice") for t in speakers + spans if "name" in t.overrides]
-    for voice_name, where in named:
-        from audio.speech.engine import get_engine  # loads espeak-ng only when a score is checked
-        get_engine("espeak").check_voice_name(voice_name, file, where)
+    explicit_voice = set(doc["voice"]) if isinstance(doc.get("voice"), dict) else set()
+    voice, cues, speakers, spans = check_voices(voice, cues, speakers, spans, explicit_voice, file, path.parent)
 
     text_path = (path.parent / piece.text).resolve()
     text, text_bytes = read_text(text_path, file, "piece.text")
@@ -566,6 +574,45 @@ def check_master(master: Master, loop: Loop | None, file: str):
     if loop and loop.seamless and gapped:
         raise score_error(file, "loop.seamless", f"{gapped[0].upper()} cannot loop without a gap (the encoder pads "
                           f'the start and end); drop "{gapped[0]}" from master.formats for a loop, or use ogg/opus')
+
+
+def check_voices(voice: Voice, cues: tuple, speakers: tuple, spans: tuple, given: set, file: str,
+                 score_dir: Path) -> tuple:
+    """Each engine a table asks for must be installed, each voice name and model file its own, and
+    a pitch given only to an engine that has one; a table that names no engine is checked against
+    the [voice]'s (cast.direct checks again where [[speaker]], [[span]] and [[cue]] tables layer).
+    A [voice] that names no voice speaks in its engine's default; model paths become absolute.
+    ``given``: the keys [voice] gives itself. Returns (voice, cues, speakers, spans) so completed."""
+    from audio.speech.engine import get_engine  # loads espeak-ng only when a score is checked
+
+    def check(values: dict, where: str, own_engine: bool) -> dict:
+        engine = get_engine(values.get("engine") or voice.engine)
+        if own_engine:
+            engine.check_available(file, f"{where}.engine")
+        if values.get("pitch") is not None and not engine.has_pitch:
+            raise score_error(file, f"{where}.pitch", f'the {engine.name} engine has no pitch control; remove '
+                              f'pitch (or give this voice engine = "espeak")')
+        if values.get("model"):
+            # absolute, not resolved: a linked model keeps its own name and finds the config beside the link
+            model = Path(os.path.abspath(score_dir / values["model"]))
+            values = {**values, "model": engine.check_model(model, file, f"{where}.model")}
+        elif values.get("name"):
+            engine.check_voice_name(values["name"], file, f"{where}.{'name' if where == 'voice' else 'voice'}")
+        return values
+
+    default = get_engine(voice.engine).default_voice or voice.name
+    voice = dataclasses.replace(voice, name=voice.name if "name" in given else default)
+    voice = dataclasses.replace(voice, model=check({"engine": voice.engine, "name": voice.name, "model": voice.model,
+                                                    "pitch": voice.pitch if "pitch" in given else None},
+                                                   "voice", True)["model"])
+    cues = tuple(dataclasses.replace(c, model=check({"engine": c.engine, "name": c.voice, "model": c.model,
+                                                      "pitch": c.pitch}, c.where, c.engine is not None)["model"])
+                 for c in cues)
+    speakers = tuple(dataclasses.replace(t, overrides=check(t.overrides, t.where, "engine" in t.overrides))
+                     for t in speakers)
+    spans = tuple(dataclasses.replace(t, overrides=check(t.overrides, t.where, "engine" in t.overrides))
+                  for t in spans)
+    return voice, cues, speakers, spans
 
 
 def with_options(sc: Score, preset=None, mp3=None, seamless=None, duration_s=None, formats=None) -> Score:

@@ -475,6 +475,81 @@ class Bench:
                              f"{100 * spread:.1f} %", "flat (<= 15 %)", self.verdict(spread <= 0.15))
 
 
+    # 7 + 8 -------------------------------------------------------------------------------------------
+    def row7_speech(self):
+        import speech_bench
+        for engine in ("espeak", "piper"):
+            runs = []
+            for i in range(self.slow):
+                runs.append(speech_bench.speak_cold(engine, self.work / f"tts-speech-{engine}-{i}"))
+                log(f"row 7: {engine} cold {runs[-1]['wall_s']:.2f} s for {runs[-1]['speech_s']:.0f} s of speech "
+                    f"(load {runs[-1]['load']})")
+            x = median([r["x_real_time"] for r in runs])
+            target, ok = (">= 20x", x >= 20) if engine == "piper" else ("", None)
+            self.add(7 if engine == "espeak" else "", f"piece 1 speech, cold, {engine}: x real time "
+                     f"({runs[0]['clips']} clips, {runs[0]['speech_s']:.0f} s)",
+                     f"{x:.1f}x ({median([r['wall_s'] for r in runs]):.1f} s; load {', '.join(r['load'] for r in runs)})",
+                     target, self.verdict(ok) if ok is not None else "")
+            if engine == "piper":  # cold speech again, the voice graph kept from the last run (as in a user's cache)
+                kept_runs = []
+                for i in range(self.slow):
+                    folder = self.work / f"tts-speech-{engine}-kept-{i}"
+                    shutil.copytree(self.work / f"tts-speech-{engine}-{self.slow - 1}" / "models", folder / "models")
+                    kept_runs.append(speech_bench.speak_cold(engine, folder))
+                    log(f"row 7: {engine} cold speech, kept graph {kept_runs[-1]['wall_s']:.2f} s "
+                        f"(load {kept_runs[-1]['load']})")
+                kx = median([r["x_real_time"] for r in kept_runs])
+                self.add("", "piece 1 speech, cold, piper, its voice graph kept from an earlier render",
+                         f"{kx:.1f}x ({median([r['wall_s'] for r in kept_runs]):.1f} s; load "
+                         f"{', '.join(r['load'] for r in kept_runs)}; CPU {median([r['cpu_s'] for r in kept_runs]):.1f} s)",
+                         ">= 20x", self.verdict(kx >= 20))
+                self.raw.setdefault("speech", {})["piper_kept_graph"] = kept_runs
+            cpu = median([r["cpu_s"] for r in runs])
+            self.add("", f"  (CPU: {cpu:.1f} s, this process and its speaking processes)",
+                     f"{median([r['x_real_time_per_cpu_s'] for r in runs]):.1f}x real time per CPU second")
+            self.raw.setdefault("speech", {})[engine] = runs
+        self.row8_children = {}
+        for engine in ("espeak", "piper"):
+            out = self.work / f"speech-out-{engine}"
+            r = speech_bench.render_child(engine, out, self.work / f"tts-render-{engine}")
+            log(f"row 7: {engine} render in a fresh process {r['wall_s']:.1f} s, peak RSS tree {r['tree_peak_mb']:.0f} MB")
+            self.row8_children[engine] = out
+            self.raw.setdefault("speech_render", {})[engine] = r
+            if engine == "piper":
+                top = r["process_peaks_mb"]
+                self.add("", f"Piper render of piece 1 (cold, {r['processes']} processes): peak RSS, largest process",
+                         f"{top[0]:.0f} MB (each: {', '.join(f'{m:.0f}' for m in top)})", "<= 700 MB",
+                         self.verdict(top[0] <= 700))
+                self.add("", "Piper render of piece 1: peak RSS, the whole process tree at once",
+                         f"{r['tree_peak_mb']:.0f} MB", "<= 700 MB",
+                         self.verdict(r["tree_peak_mb"] <= 700))
+            else:
+                self.add("", "espeak render of piece 1 (cold): peak RSS, process tree",
+                         f"{r['tree_peak_mb']:.0f} MB ({r['processes']} processes)")
+
+    def row8_intelligibility(self):
+        import speech_bench
+        if not getattr(self, "row8_children", None):
+            self.row8_children = {}
+            for engine in ("espeak", "piper"):
+                out = self.work / f"speech-out-{engine}"
+                speech_bench.render_child(engine, out, self.work / f"tts-render-{engine}")
+                self.row8_children[engine] = out
+        stems = {}
+        for engine, out in self.row8_children.items():
+            name = speech_bench.SCORES[engine].stem
+            manifest = json.loads((out / f"{name}.json").read_text())
+            stems[engine] = (manifest, str(out / f"{name}.stem-voice.wav"))
+        load_before = speech_bench.load()
+        results = speech_bench.recognise_both(stems)
+        for engine, r in results.items():
+            target, ok = ("<= 35 %", r["wer"] <= 0.35) if engine == "piper" else ("", None)
+            self.add(8 if engine == "espeak" else "", f"word error rate, pocketsphinx on piece 1's voice stem, {engine}",
+                     f"{100 * r['wer']:.1f} % ({r['errors']}/{r['words']} words; load {load_before})",
+                     target, self.verdict(ok) if ok is not None else "")
+        self.raw["intelligibility"] = results
+
+
 def edit_copy(score_path: Path, folder: Path, rate_step: int) -> tuple[Path, str]:
     """Copy a score and its text into ``folder`` (text beside it, the score's `text` pointed at it) and
     change the rate of its first [[cue]] (adding one if no cue sets it). Returns (path, description)."""
@@ -576,7 +651,7 @@ def print_table(rows, header_lines):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, 30-minute renders at most")
-    ap.add_argument("--rows", default="1,2,3,4,5,6", help="rows to run, e.g. 1,4 (default: all)")
+    ap.add_argument("--rows", default="1,2,3,4,5,6,7,8", help="rows to run, e.g. 1,4 (default: all)")
     ap.add_argument("--json", type=Path, help="also write every raw measurement to this file")
     ap.add_argument("--_child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -603,6 +678,10 @@ def main(argv=None):
         if want & {5, 6}:
             log("rows 5/6 ...")
             b.rows56_children(5 in want, 6 in want)
+        for row, fn in ((7, b.row7_speech), (8, b.row8_intelligibility)):
+            if row in want:
+                log(f"row {row} ...")
+                fn()
         rows, raw = b.rows, b.raw
     total = time.perf_counter() - started
     load = "%.2f %.2f %.2f" % os.getloadavg()

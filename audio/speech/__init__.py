@@ -2,5 +2,7 @@
 
 from audio.speech.engine import engines
 from audio.speech.espeak import Espeak
+from audio.speech.piper import Piper
 
 engines[Espeak.name] = Espeak()
+engines[Piper.name] = Piper()

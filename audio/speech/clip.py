@@ -11,7 +11,6 @@ from math import gcd, pi
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.signal import firwin, kaiser_beta, kaiserord, resample_poly
 
 from audio.errors import TTSError
 
@@ -169,6 +168,7 @@ def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
     images and aliases RESAMPLE_STOP_DB down."""
     if to_hz == from_hz or samples.size == 0:
         return samples.astype(np.float32)
+    from scipy.signal import resample_poly  # here and below, not above: a speaking worker never needs scipy's 80 MB
     g = gcd(to_hz, from_hz)
     up, down = to_hz // g, from_hz // g
     return resample_poly(samples, up, down, window=resampling_filter(up, down)).astype(np.float32)
@@ -178,6 +178,7 @@ def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
 def resampling_filter(up: int, down: int) -> np.ndarray:
     """The low-pass FIR (odd length, unit gain at DC) that ``resample`` runs at ``up`` times the
     input rate: flat to RESAMPLE_PASS of the lower of the two Nyquists, stopband from that Nyquist."""
+    from scipy.signal import firwin, kaiser_beta, kaiserord
     nyquist = 1.0 / max(up, down)  # the lower Nyquist, as a fraction of the filter rate's
     width = (1.0 - RESAMPLE_PASS) * nyquist
     numtaps, _ = kaiserord(RESAMPLE_STOP_DB, width)

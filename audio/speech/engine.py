@@ -5,10 +5,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from audio.errors import RenderError
+from audio.errors import RenderError, score_error
 from audio.speech.clip import Clip
 
 DEFAULT_ENGINE = "espeak"
+ENGINE_NAMES = ("espeak", "piper")  # what a score may name in voice.engine
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class VoiceSettings:
     pitch: int
     volume: float
     engine: str = DEFAULT_ENGINE
+    model: str = ""  # a voice model file (absolute path), for an engine that reads one; else ""
 
     def describe(self):
         return f"voice {self.name!r} at {self.rate} wpm, pitch {self.pitch}, volume {self.volume:g}"
@@ -41,6 +43,10 @@ class Engine(ABC):
     """A text-to-speech engine: speaks one sentence at a time into a clip at its own sample rate."""
 
     name: str  # what a score calls it ("espeak")
+    default_voice = ""  # the voice a score that names none speaks in
+    licence = ""  # the engine's own licence line (a voice may have its own besides)
+    has_pitch = True  # whether ``pitch`` means anything to it
+    out_of_process = False  # whether it speaks only in worker processes (audio.speech.helper)
 
     @property
     @abstractmethod
@@ -77,6 +83,13 @@ class Engine(ABC):
     def phonemes(self, text: str, settings: VoiceSettings) -> str:
         """The engine's phonemes for ``text`` in this voice, in the notation ``phoneme_block`` takes."""
         raise RenderError(f"the {self.name} engine cannot show its phonemes")
+    def check_available(self, file="", where="voice.engine"):
+        """A ScoreError at ``file``, ``where`` when the engine cannot run here (a missing package)."""
+
+    def check_model(self, path, file="", where="voice.model") -> str:
+        """``path`` (absolute) if it is a voice model file the engine can read, else a ScoreError."""
+        raise score_error(file, where, f"the {self.name} engine reads no voice model file; voice.model is for "
+                          'engine = "piper"')
 
     @abstractmethod
     def speak(self, text: str, settings: VoiceSettings) -> Clip:

@@ -15,6 +15,7 @@ import gc
 import io
 import os
 import re
+import sys
 import tempfile
 import wave
 from functools import cache, cached_property, lru_cache
@@ -33,6 +34,8 @@ RATE_HZ = 22050  # pyttsx3's espeak driver writes mono 16-bit at this rate, hard
 @lru_cache(maxsize=1)
 def _espeak():
     """Load espeak-ng from espeakng-loader and return pyttsx3's engine and low-level binding, once per process."""
+    if "piper" in sys.modules:  # Piper's static espeak-ng exports the same symbols: the two crash each other
+        raise RenderError("the espeak engine cannot run in a process that has loaded Piper")
     try:
         import espeakng_loader
     except ImportError:
@@ -69,6 +72,11 @@ def _espeak():
     binding.Synth = synth_reading_phonemes  # the driver looks it up on each utterance
     atexit.register(_release_engine)
     return tts, binding, data_path
+
+
+def loaded() -> bool:
+    """Whether this process has loaded espeak-ng."""
+    return _espeak.cache_info().currsize > 0
 
 
 _word_events: list = []  # (1-based character position, length, sample) of the utterance being spoken
@@ -124,6 +132,8 @@ class Espeak(Engine):
     """espeak-ng: every voice at 22,050 Hz, one utterance at a time per process."""
 
     name = "espeak"
+    default_voice = "en-us"
+    licence = "GPL-3.0-or-later (espeak-ng and its voices), MPL-2.0 (pyttsx3)"
 
     @cached_property
     def version(self) -> str:
