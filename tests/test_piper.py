@@ -236,3 +236,14 @@ def test_the_manifest_plan_of_a_piper_render_renders_again(rendered, tmp_path):
     render.render(p, ClipCache(folder / "cache"), tmp_path)
     assert (tmp_path / "piece.wav").read_bytes() == (folder / "out" / "piece.wav").read_bytes()
     assert json.loads((tmp_path / "piece.json").read_text())["cues"][0]["voice"]["engine"] == "piper"
+
+
+def test_a_piper_voice_reads_by_the_reading_rules_and_shows_its_phonemes(tmp_path):
+    path = write_score(tmp_path, SCORE, TEXT)
+    result = CliRunner().invoke(main, ["say", "Hm. Two TODOs at 02:00.", "--score", str(path), "-o",
+                                       str(tmp_path / "say.wav")])
+    assert result.exit_code == 0, result.output
+    assert "spoken:   Hmm." in result.output and "Two Todos at 2 o'clock." in result.output
+    phonemes = [line.split(":", 1)[1] for line in result.output.splitlines() if "phonemes:" in line]
+    assert len(phonemes) == 2 and all("ˈ" in p for p in phonemes[1:]) and "h" in phonemes[0]  # IPA, not ASCII
+    assert sf.info(str(tmp_path / "say.wav")).duration > 1.0

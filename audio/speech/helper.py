@@ -152,31 +152,40 @@ class Speaker:
         self.lock = threading.Lock()
 
     def speak(self, text: str, settings: VoiceSettings) -> Clip:
+        fd, out = tempfile.mkstemp(suffix=".npz", prefix="piece-clip-")
+        os.close(fd)
+        try:
+            self._ask({"out": out, "text": text, "voice": asdict(settings)}, f"speaking {text!r}", settings)
+            with np.load(out, allow_pickle=False) as data:
+                return Clip(data["samples"], int(data["rate_hz"]),
+                            tuple(zip(data["words"].tolist(), data["starts"].tolist())))
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(out)
+
+    def phonemes(self, text: str, settings: VoiceSettings) -> str:
+        job = {"phonemes": True, "text": text, "voice": asdict(settings)}
+        return json.loads(self._ask(job, f"phonemizing {text!r}", settings))
+
+    def _ask(self, job: dict, doing: str, settings: VoiceSettings) -> str:
+        """Hand ``job`` to the worker; what its result line carries after "1 " (or a TTSError)."""
         with self.lock:
             if self.process is None or self.process.poll() is not None:
                 self.process = _spawn(worker=True)
                 if self.process is None:
-                    raise TTSError(f"could not start a process to speak {text!r} with the {settings.engine} engine")
-            fd, out = tempfile.mkstemp(suffix=".npz", prefix="piece-clip-")
-            os.close(fd)
+                    raise TTSError(f"could not start a process for {doing} with the {settings.engine} engine")
             try:
-                try:
-                    self.process.stdin.write(json.dumps({"out": out, "text": text, "voice": asdict(settings)}) + "\n")
-                    self.process.stdin.flush()
-                    line = next((x for x in self.process.stdout if x.startswith(_DONE)), "")
-                except OSError:
-                    line = ""
-                if not line:
-                    self.process = None
-                    raise TTSError(f"the {settings.engine} engine's process stopped while speaking {text!r}")
-                if not line[len(_DONE):].startswith("1"):
-                    raise TTSError(json.loads(line[len(_DONE) + 2:]))
-                with np.load(out, allow_pickle=False) as data:
-                    return Clip(data["samples"], int(data["rate_hz"]),
-                                tuple(zip(data["words"].tolist(), data["starts"].tolist())))
-            finally:
-                with contextlib.suppress(OSError):
-                    os.unlink(out)
+                self.process.stdin.write(json.dumps(job) + "\n")
+                self.process.stdin.flush()
+                line = next((x for x in self.process.stdout if x.startswith(_DONE)), "")
+            except OSError:
+                line = ""
+            if not line:
+                self.process = None
+                raise TTSError(f"the {settings.engine} engine's process stopped while {doing}")
+            if not line[len(_DONE):].startswith("1"):
+                raise TTSError(json.loads(line[len(_DONE) + 2:]))
+            return line[len(_DONE) + 2:].strip()
 
     def close(self):
         if self.process is not None:
@@ -214,6 +223,11 @@ def main(worker=False):
             piper_voice.keep_models_in(Path(job["folder"]) / "models")
         settings = VoiceSettings(**job["voice"])
         try:
+            if job.get("phonemes"):
+                said = get_engine(settings.engine).phonemes(job["text"], settings)
+                sys.stdout.write(f"{_DONE}1 {json.dumps(said)}\n")
+                sys.stdout.flush()
+                continue
             if "out" in job:
                 clip = get_engine(settings.engine).speak(job["text"], settings)
                 np.savez(job["out"], samples=clip.samples.astype(np.float32), rate_hz=clip.rate_hz,

@@ -191,6 +191,20 @@ class Piper(Engine):
             raise score_error(file, where, f"{config} is not a Piper voice config ({type(e).__name__}: {e})") from None
         return str(path)
 
+    def language(self, settings: VoiceSettings) -> str:
+        return voice_files(settings).language
+
+    def phoneme_block(self, phonemes: str) -> str:
+        return f"[[{phonemes}]]"  # piper.voice reads a [[...]] block's characters as its phonemes (IPA)
+
+    def phonemes(self, text: str, settings: VoiceSettings) -> str:
+        """The voice's IPA phonemes for ``text`` (as Piper's espeak-ng phonemizer gives them)."""
+        if _speaks_here:
+            from audio.speech import piper_voice
+            return piper_voice.phonemes(voice_files(settings), text)
+        from audio.speech import helper
+        return helper.speaker().phonemes(text, settings)
+
     def speak(self, text: str, settings: VoiceSettings) -> Clip:
         if _speaks_here:
             from audio.speech import piper_voice

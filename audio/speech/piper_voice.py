@@ -239,6 +239,11 @@ def seed_of(voice: Voice, text: str) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
+def phonemes(files: VoiceFiles, text: str) -> str:
+    """The voice's phonemes for ``text``: each sentence's, joined by spaces."""
+    return " ".join("".join(sentence).strip() for sentence in load(files).phonemes(text))
+
+
 def speak(files: VoiceFiles, text: str, settings: VoiceSettings) -> Clip:
     """The text in the voice at ``settings.rate`` (words per minute) and volume, with each
     whitespace-separated word's start sample."""
