@@ -709,6 +709,8 @@ def score_error_key(message: str, file: str) -> str | None:
         return "<toml syntax>"
     if _UTF8_RE.match(rest):
         return "<utf-8>"
+    if rest.startswith("invalid TOML: tables and arrays nested too deep"):
+        return "<toml nesting>"
     if not _PATH_RE.match(rest):
         return "<unknown table>" if _UNKNOWN_TABLE_RE.match(rest) else None
     m = re.match(r'^layer ".*?"(?=[.:])', rest, re.S)
@@ -1071,3 +1073,34 @@ def test_an_unreachable_loudness_target_is_a_score_error(work, cache):  # was a 
     out = _repro(work, cache, MINIMAL.replace('formats = ["wav"]', 'formats = ["wav"]\nloudness_lufs = -5.0')
                  + '[[layer]]\nname = "a"\nsource = "noise"\n')
     assert out.kind == "score_error" and out.key == "master.loudness_lufs", (out.kind, out.detail)
+
+
+# ----------------------------------------------------------------------------- numbers and nesting past Python's limits
+
+def _deep(opening: str, closing: str, levels: int) -> str:
+    return opening * levels + "1" * (opening == "{a = ") + closing * levels
+
+
+HOSTILE_TOML = ("9" * 400, "-" + "9" * 400, "9" * 5000, "0x" + "f" * 5000, "1" + "0" * 20, "9" * 19, "1e400",
+                *(_deep("[", "]", n) for n in (33, 40, 400, 2000)), *(_deep("{a = ", "}", n) for n in (33, 2000)))
+
+
+@st.composite
+def hostile_numbers_and_nesting(draw):
+    """The base score's TOML with one value (any key the schema knows, or one given) written as a number
+    past Python's limits or arrays and tables nested past ours; returns (bytes, notes)."""
+    doc = base_doc()
+    paths = [p for p in set(schema_paths(doc)) | set(_paths(doc)) if p[0] in doc]
+    path = draw(st.sampled_from(sorted(paths, key=str)))
+    raw = draw(st.sampled_from(HOSTILE_TOML))
+    _get(doc, path[:-1])[path[-1]] = "@HOSTILE@"
+    return toml_dumps(doc).replace('"@HOSTILE@"', raw).encode(), [f"{'.'.join(map(str, path))} = {raw:.20}"]
+
+
+@given(hostile_numbers_and_nesting())
+@settings(CI, max_examples=40)
+def test_numbers_and_nesting_past_pythons_limits_are_score_errors(work, cache, mutation):
+    data, notes = mutation
+    note(f"mutations: {notes}")
+    folder = _folder(work)
+    assert_property(run_example(folder, data, BASE_TEXT, render_it=False, cache=cache), folder)
