@@ -1104,3 +1104,13 @@ def test_numbers_and_nesting_past_pythons_limits_are_score_errors(work, cache, m
     note(f"mutations: {notes}")
     folder = _folder(work)
     assert_property(run_example(folder, data, BASE_TEXT, render_it=False, cache=cache), folder)
+
+
+@given(st.one_of(st.sampled_from(("nan", "-nan", "inf", "1e400", "1:nan", "nan:00", "1e308:00:00", "nanh", "infm")),
+                 st.text(st.sampled_from("0123456789.:-+einfahms_ "), max_size=12), st.text(max_size=8)))
+@settings(CI, max_examples=200)
+def test_time_options_are_finite_non_negative_seconds_or_refused(text):
+    from audio.cli import Clock, Duration
+    for kind in (Clock(), Duration()):
+        seconds = kind.seconds(text)
+        assert seconds is None or (math.isfinite(seconds) and seconds >= 0), (text, seconds)

@@ -137,3 +137,14 @@ def test_nesting_at_the_limit_is_read(tmp_path):
     tomlguard.check_document({"voice": {"x": deepest}}, "f.toml")
     with pytest.raises(ScoreError, match="nest more than"):
         tomlguard.check_document({"voice": {"x": [deepest]}}, "f.toml")
+
+
+@pytest.mark.parametrize("option, value", [("--from", "nan"), ("--to", "nan"), ("--from", "inf"), ("--to", "-inf"),
+                                           ("--from", "1:nan"), ("--to", "1e400"), ("--duration", "nanh"),
+                                           ("--duration", "infm"), ("--to", "1e308:00:00")])
+def test_a_time_option_that_is_not_a_finite_number_is_one_line_exit_2(tmp_path, option, value):
+    path = write(tmp_path, BASE)
+    result = CliRunner().invoke(main, ["render", str(path), "-o", str(tmp_path / "out"), f"{option}={value}"])
+    assert result.exit_code == 2, result.output
+    assert f"Error: Invalid value for '{option}': expected " in result.output and repr(value) in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
