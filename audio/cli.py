@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 import signal
 import sys
 import time
@@ -108,6 +109,24 @@ class FormatList(click.ParamType):
 @click.version_option(__version__, prog_name="piece")
 def main():
     """Render a text and a score into a finished audio piece."""
+    _standard_streams()
+
+
+def _standard_streams():
+    """Started with stdin, stdout or stderr closed (`2>&-`, as under some daemons): /dev/null in their
+    place, so messages go nowhere and no file the render opens takes descriptor 0, 1 or 2 (where a
+    library's or ffmpeg's messages would land in it)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))
 
 
 class _Terminated(BaseException):
