@@ -130,26 +130,49 @@ def _standard_streams():
 
 
 class _Terminated(BaseException):
-    """SIGTERM, raised in the main thread so every `finally` cleans up as for Ctrl-C."""
+    """SIGTERM or SIGHUP, raised in the main thread so every `finally` cleans up as for Ctrl-C."""
+
+    def __init__(self, signum=signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, a closed terminal
 
 
 def _on_sigterm(signum, frame):
-    raise _Terminated()
+    """The first stop: cleanup begins; another stop while it runs (Ctrl-C twice), or while the
+    process exits, is ignored: the cleanup goes on and the command exits as it ends."""
+    _ignore_stops()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt()
+    raise _Terminated(signum)
+
+
+def _ignore_stops():
+    for s in _STOPS:  # SIG_IGN, not a Python handler: Python's exit puts those back to the default
+        signal.signal(s, signal.SIG_IGN)
 
 
 def _run(fn):
-    """Run a command body; a PieceError becomes one `Error:` line and its exit code."""
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    """Run a command body; a PieceError becomes one `Error:` line and its exit code. A stop (Ctrl-C,
+    SIGTERM, SIGHUP) cleans up and exits 128 + the signal's number, with one line."""
+    previous = {s: signal.signal(s, _on_sigterm) for s in _STOPS}
+    stopped = False
     try:
         return fn()
     except PieceError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(e.exit_code)
     except (KeyboardInterrupt, _Terminated) as e:
+        stopped = True  # stops stay ignored: one during the exit's own cleanup (atexit) is no traceback
+        _ignore_stops()
         click.echo("Interrupted: earlier outputs are left as they were.", err=True)
-        sys.exit(143 if isinstance(e, _Terminated) else 130)
+        sys.exit(128 + (e.signum if isinstance(e, _Terminated) else signal.SIGINT))
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if not stopped:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 def _cache_dir_option(f):

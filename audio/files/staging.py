@@ -33,10 +33,10 @@ class Staged:
         return self.pending[Path(final)]
 
     def commit(self):
-        """Rename every staged file into place; Ctrl-C and SIGTERM wait until the last is done."""
+        """Rename every staged file into place; Ctrl-C, SIGTERM and SIGHUP wait until the last is done."""
         blockable = hasattr(signal, "pthread_sigmask")
         if blockable:
-            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
         try:
             for final, tmp in list(self.pending.items()):
                 os.replace(tmp, final)
