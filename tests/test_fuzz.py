@@ -1114,3 +1114,24 @@ def test_time_options_are_finite_non_negative_seconds_or_refused(text):
     for kind in (Clock(), Duration()):
         seconds = kind.seconds(text)
         assert seconds is None or (math.isfinite(seconds) and seconds >= 0), (text, seconds)
+
+
+# ----------------------------------------------------------------------------- speech-cache entries of another layout
+
+def _numpy_arrays():
+    from hypothesis.extra import numpy as hnp
+    dtypes = st.sampled_from((np.int16, np.int64, np.float32, np.float64, np.bool_, np.dtype("<U3")))
+    return dtypes.flatmap(lambda dtype: hnp.arrays(dtype, hnp.array_shapes(min_dims=0, max_dims=2, max_side=4)))
+
+
+@given(st.one_of(_numpy_arrays(), st.dictionaries(st.sampled_from(("pcm", "words", "starts", "digest", "x", "y")),
+                                                  _numpy_arrays(), max_size=5)))
+@settings(CI, max_examples=60)
+def test_any_numpy_file_at_a_cache_entry_is_read_or_damaged(work, content):
+    from audio.speech import cache as cache_module
+    path = _folder(work) / "entry.npz"
+    with open(path, "wb") as f:
+        np.save(f, content) if isinstance(content, np.ndarray) else np.savez(f, **content)
+    for read in (lambda: cache_module._read_spoken(path, 22050), lambda: cache_module._read_voiced(path)):
+        with contextlib.suppress(*cache_module.DAMAGED):
+            read()
