@@ -110,6 +110,8 @@ class FormatList(click.ParamType):
 def main():
     """Render a text and a score into a finished audio piece."""
     _standard_streams()
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")  # a file name that is not UTF-8 prints as stderr shows it
 
 
 def _standard_streams():

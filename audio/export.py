@@ -19,6 +19,7 @@ import soundfile as sf
 
 from audio import captions
 from audio.files import ffmpeg, riff, staging, tags
+from audio.files.fsname import sndfile_name
 from audio.score import MP3_CBR_KBPS, written_channels
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class FloatWriter:
     def __init__(self, path: Path, rate_hz: int, channels: int):
         self.path = path
         self.channels = channels
-        self.file = sf.SoundFile(str(path), "w", samplerate=rate_hz, channels=channels, format="WAV",
+        self.file = sf.SoundFile(sndfile_name(path), "w", samplerate=rate_hz, channels=channels, format="WAV",
                                  subtype="FLOAT")
 
     def write(self, block: np.ndarray):
@@ -149,8 +150,8 @@ def convert_pcm(master: Path, final_tmp: Path, fmt: str, delivery: Delivery):
     """The float master as WAV/FLAC of the delivery's bit depth (dithered unless float); a WAV gets
     the tags in its INFO chunk."""
     bits = delivery.bit_depth
-    with sf.SoundFile(str(master)) as src, sf.SoundFile(
-            str(final_tmp), "w", samplerate=src.samplerate, channels=src.channels, format=fmt.upper(),
+    with sf.SoundFile(sndfile_name(master)) as src, sf.SoundFile(
+            sndfile_name(final_tmp), "w", samplerate=src.samplerate, channels=src.channels, format=fmt.upper(),
             subtype=PCM_SUBTYPES[bits]) as dst:
         if fmt == "wav":
             tags.write_wav_info(dst, asdict(delivery.tags))
