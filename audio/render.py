@@ -20,7 +20,7 @@ import numpy as np
 from audio import audibility, export, heap, loop, manifest, mixer
 from audio.beside import Beside
 from audio.errors import RenderError
-from audio.files import staging
+from audio.files import diskspace, staging
 from audio.files.floatfile import FloatFile
 from audio.master import LoudnessMeter, target
 from audio.plan import Plan
@@ -61,6 +61,8 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     sr, ch = plan.sample_rate, plan.channels
     out_ch = written_channels(plan.master.preset, ch)  # a podcast's mono mix is written twice
     timings = {}
+    need = diskspace.estimate_bytes(plan, formats, stems, out_ch)
+    diskspace.check_free(out_dir, *need)
     work = staging.work_dir(out_dir, plan.name)
     staged = staging.Staged()
     try:
@@ -86,7 +88,7 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
                          progress)
         staged.commit()  # every file into place at once: an interrupted render leaves the earlier set
     except OSError as e:
-        raise RenderError(f"{e.filename or out_dir}: cannot write: {e.strerror}; earlier outputs are left as "
+        raise diskspace.no_space(e, out_dir, sum(need)) or RenderError(f"{e.filename or out_dir}: cannot write: {e.strerror}; earlier outputs are left as "
                           "they were") from None
     finally:
         staged.discard()
