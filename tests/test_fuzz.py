@@ -1135,3 +1135,18 @@ def test_any_numpy_file_at_a_cache_entry_is_read_or_damaged(work, content):
     for read in (lambda: cache_module._read_spoken(path, 22050), lambda: cache_module._read_voiced(path)):
         with contextlib.suppress(*cache_module.DAMAGED):
             read()
+
+
+# ----------------------------------------------------------------------------- file names that are not UTF-8
+
+@given(st.binary(min_size=1, max_size=12).filter(lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b"..")))
+@settings(CI, max_examples=60)
+def test_any_file_name_goes_into_a_manifest_and_reads_back(work, name):
+    import json
+
+    from audio import manifest
+    path = _folder(work) / "piece.json"
+    score = os.fsdecode(name)
+    manifest.write(path, {"score": score, score: [score]})
+    doc = json.loads(path.read_bytes())
+    assert os.fsencode(doc["score"]) == name and doc[score] == [score]
