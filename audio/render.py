@@ -88,8 +88,8 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
                          progress)
         staged.commit()  # every file into place at once: an interrupted render leaves the earlier set
     except OSError as e:
-        raise diskspace.no_space(e, out_dir, sum(need)) or RenderError(f"{e.filename or out_dir}: cannot write: {e.strerror}; earlier outputs are left as "
-                          "they were") from None
+        raise diskspace.no_space(e, out_dir, sum(need)) or RenderError(
+            f"{e.filename or out_dir}: cannot write: {e.strerror}; earlier outputs are left as they were") from None
     finally:
         staged.discard()
         shutil.rmtree(work, ignore_errors=True)
