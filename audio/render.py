@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio import audibility, export, heap, loop, manifest, mixer
+from audio import audibility, export, heap, loop, manifest, mixer, outputs
 from audio.beside import Beside
 from audio.errors import RenderError
 from audio.files import staging
@@ -223,7 +223,7 @@ def _write_stems(stems: dict, out_dir: Path, plan: Plan, channels: int, gain_db:
     gain = 10 ** (gain_db / 20)
     written = {}
     for name, f in stems.items():
-        final = out_dir / f"{plan.name}.stem-{staging.safe_name(name, 'layer')}.wav"
+        final = outputs.stem_path(out_dir, plan.name, name)
         offset = loop.dc_offset(f) if seamless else 0.0
         with staging.atomic_path(final, staged) as tmp:
             writer = export.FloatWriter(tmp, plan.sample_rate, channels)
