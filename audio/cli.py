@@ -315,7 +315,7 @@ def _check_names_differ(scores):
             continue
         if name in seen:
             first = seen[name]
-            what = "is given twice" if first == path else \
+            what = "is given twice" if first.resolve() == path.resolve() else \
                 f'writes the same files as {first}, given before it (both are named "{name}")'
             raise ScoreError(f"{what}; render scores of one name into different folders (-o), one command each",
                              path)

@@ -99,6 +99,7 @@ def check(paths: list, inputs: list, file: str):
             if _replaces(out, Path(given)):
                 raise score_error(file, where, f"the output {out} would replace {given}, which the piece reads; "
                                   "render into another folder (-o) or rename the file")
+    for out in paths:
         with contextlib.suppress(OSError):
             if stat.S_ISDIR(os.lstat(out).st_mode):
                 raise RenderError(f"{out}: cannot write: a folder is in the way of the output; earlier outputs "
