@@ -142,6 +142,26 @@ def test_the_commit_renames_nothing_when_one_target_cannot_be_replaced(tmp_path)
     staged.discard()
 
 
+def test_a_rename_failing_after_others_is_counted_for_the_message(tmp_path, monkeypatch):
+    from audio import render as render_module
+    staged = staging.Staged(staging.work_dir(tmp_path, "x"))
+    for name in ("a.txt", "b.txt", "c.txt"):
+        staging.write_text(tmp_path / name, "new", staged)
+    rename, calls = os.replace, []
+
+    def failing_second(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(5, "Input/output error", str(dst))
+        rename(src, dst)
+    monkeypatch.setattr(os, "replace", failing_second)
+    with pytest.raises(OSError):
+        staged.commit()
+    assert render_module._left_as_they_were(staged) == "1 of 3 outputs were already replaced, the others are " \
+        "left as they were"
+    staged.discard()
+
+
 # ---------------------------------------------------------------- the score's own files
 
 def sample_wav(path: Path):
@@ -213,13 +233,13 @@ def test_stems_never_change_the_mix_and_leave_nothing_behind(tmp_path):
 
 
 def test_the_planned_outputs_are_the_files_a_render_writes(tmp_path):
-    score = write_score(tmp_path, BODY.replace('["wav"]', '["wav", "mp3"]'), TEXT)
+    score = write_score(tmp_path, BODY.replace('["wav"]', '["wav", "flac"]'), TEXT)
     out = tmp_path / "out"
     assert render(score, "-o", out, "--stems", "--picture").exit_code == 0
-    assert sorted(out.iterdir()) == sorted(outputs.planned(out, "piece", ("wav", "mp3"), ["room"], stems=True,
+    assert sorted(out.iterdir()) == sorted(outputs.planned(out, "piece", ("wav", "flac"), ["room"], stems=True,
                                                            picture=True))
     assert render(score, "-o", tmp_path / "span", "--from", "0.1", "--to", "0.5").exit_code == 0
-    assert sorted((tmp_path / "span").iterdir()) == sorted(outputs.planned(tmp_path / "span", "piece", ("wav", "mp3"),
+    assert sorted((tmp_path / "span").iterdir()) == sorted(outputs.planned(tmp_path / "span", "piece", ("wav", "flac"),
                                                                            ["room"], preview=True, stems=True))
 
 
