@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from audio import __version__
-from audio.errors import PieceError
+from audio.errors import PieceError, ScoreError
 
 log = logging.getLogger("audio")
 
@@ -222,6 +222,7 @@ def _render_one(path: Path, request: _Request, cache):
     files and their sizes."""
     from audio import export, info
     from audio import manifest as manifest_module
+    from audio import outputs
     from audio import plan as plan_module
     from audio import render as render_module
     from audio import score as score_module
@@ -238,10 +239,15 @@ def _render_one(path: Path, request: _Request, cache):
         plan.master = dataclasses.replace(plan.master, mp3=request.mp3_mode or plan.master.mp3,
                                           formats=request.fmts or plan.master.formats)
         score_module.check_master(plan.master, plan.loop, str(path))
+        layers = [(f"layers[{i}]", lp.name) for i, lp in enumerate(plan.layers)]
+        outputs.check_layer_names(layers, str(path))
+        _check_outputs(request, plan.name, plan.master.formats, layers, outputs.plan_inputs(plan), str(path))
     else:
         sc = score_module.with_options(score_module.load(path), preset=request.preset, mp3=request.mp3_mode,
                                        seamless=request.seamless or None, duration_s=request.duration_s,
                                        formats=request.fmts)
+        _check_outputs(request, sc.name, sc.master.formats, [(la.where, la.name) for la in sc.layers],
+                       outputs.score_inputs(sc), str(path))
         n_sentences = len(plan_module.sentences_of(sc))
         with _bar(show, n_sentences, f"{sc.name}: speaking") as bar:
             plan = plan_module.resolve(sc, cache, progress=None if bar is None else bar.update)
@@ -280,6 +286,42 @@ def _render_one(path: Path, request: _Request, cache):
              {k: round(v, 2) for k, v in manifest["timings"].items()})
 
 
+def _check_outputs(request: _Request, name: str, formats, layers: list, inputs: list, file: str):
+    """Before any audio work: the stems' names are their own, and no output replaces a file the
+    piece reads or stands where a folder is."""
+    from audio import outputs
+    if request.stems and request.start_s is None:
+        outputs.check_stem_names(layers, file)
+    paths = outputs.planned(request.out_dir, name, formats, [n for _, n in layers],
+                            preview=request.start_s is not None, stems=request.stems, picture=request.picture)
+    outputs.check(paths, inputs, file)
+
+
+def _check_names_differ(scores):
+    """Two scores of one name would write the same files, the second over the first: refuse before
+    rendering either."""
+    from audio import manifest as manifest_module
+    from audio.files.staging import safe_name
+    seen = {}
+    for path in scores:
+        if path.suffix.lower() == ".json":
+            try:
+                name = manifest_module.read(path).get("name")
+            except PieceError:
+                continue  # its render says what is wrong with it
+        else:
+            name = safe_name(path.stem, "piece")
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            first = seen[name]
+            what = "is given twice" if first.resolve() == path.resolve() else \
+                f'writes the same files as {first}, given before it (both are named "{name}")'
+            raise ScoreError(f"{what}; render scores of one name into different folders (-o), one command each",
+                             path)
+        seen[name] = path
+
+
 def _clip_cache(cache_dir):
     from audio.speech.cache import ClipCache
     return ClipCache(cache_dir / "tts" if cache_dir else None)
@@ -300,6 +342,7 @@ def render(scores, cache_dir, **options):
     request = _request(**options)
 
     def body():
+        _check_names_differ(scores)
         cache = _clip_cache(cache_dir)
         for path in scores:
             _render_one(path, request, cache)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audio import automation, effects, lexicon, markup, sources
+from audio import outputs
 from audio.errors import score_error
 from audio.files.staging import safe_name
 from audio.speech.engine import ENGINE_NAMES
@@ -321,6 +322,7 @@ def load(path) -> Score:
     chapters = _read_chapters(doc.get("chapter", []), file)
     cues = _read_cues(doc.get("cue", []), file)
     layers = _read_layers(doc.get("layer", []), file, path.parent)
+    outputs.check_layer_names([(layer.where, layer.name) for layer in layers], file)
     says = _read_says(doc.get("say", []), file)
     speakers = _read_speakers(doc.get("speaker", []), file)
     spans = _read_spans(doc.get("span", []), file)

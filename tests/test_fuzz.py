@@ -1071,3 +1071,96 @@ def test_an_unreachable_loudness_target_is_a_score_error(work, cache):  # was a 
     out = _repro(work, cache, MINIMAL.replace('formats = ["wav"]', 'formats = ["wav"]\nloudness_lufs = -5.0')
                  + '[[layer]]\nname = "a"\nsource = "noise"\n')
     assert out.kind == "score_error" and out.key == "master.loudness_lufs", (out.kind, out.detail)
+
+
+# ----------------------------------------------------------------------------- the output folder: nothing lost
+# Kinds: hidden entries beside the outputs named like a killed render's leftovers (a user's folder
+# with files in it, .bak, another piece's name with a common prefix, huge numbers, our own pattern
+# with a forged marker or none, links); a folder where an output goes; an output named like one of
+# the score's inputs. The property: the render ends 0, or with one Error: line (exit 1 or 2) and no
+# traceback; every planted entry is as it was; a failed render leaves the earlier outputs.
+
+FOLDER_STEM = "piece"
+FOLDER_SCORE = MINIMAL + '[[layer]]\nname = "room"\nsource = "server_hum"\n[pauses]\nlead_in = 0.2\ntail = 0.2\n'
+
+
+@st.composite
+def hostile_entries(draw):
+    """(name, kind, payload) entries to plant in the output folder."""
+    from audio.files import staging
+    prefix = draw(st.sampled_from([FOLDER_STEM, f"{FOLDER_STEM}-final", f"{FOLDER_STEM}.wav", f"{FOLDER_STEM}.a",
+                                   "other"]))
+    number = draw(st.one_of(st.integers(0, 4_194_304), st.just(os.getpid()), st.just(10 ** 20),
+                            st.text("0123456789", min_size=1, max_size=30)))
+    tail = draw(st.sampled_from(["d", "bak", "part", "mp3", "0123456789abcdef", "0123456789abcdef.x1y2z3w4.part",
+                                 "deadbeefdeadbeef"]))
+    kind = draw(st.sampled_from(["file", "folder", "marked folder", "link"]))
+    marker = draw(st.sampled_from([  # none is this folder's own: another piece's, another token's, a user's
+        f"a piece render's work folder\nstem {FOLDER_STEM}-final\ntoken {number}.{tail}\n",
+        f"a piece render's work folder\nstem {FOLDER_STEM}\ntoken 1.0123456789abcdef\n", "notes\n", ""]))
+    return f".{prefix}.{number}.{tail}", kind, marker if kind == "marked folder" else staging.MARKER
+
+
+def plant(out: Path, entries) -> None:
+    for name, kind, payload in entries:
+        path = out / name
+        if path.exists() or path.is_symlink():
+            continue
+        if kind == "file":
+            path.write_text("the user's\n")
+        elif kind == "link":
+            path.symlink_to(out.parent / TEXT_NAME)
+        else:
+            path.mkdir()
+            (path / "x").write_text("the user's\n")
+            if kind == "marked folder":
+                (path / "piece-render").write_text(payload)
+
+
+def snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): None if p.is_dir() or p.is_symlink() else p.read_bytes()
+            for p in sorted(folder.rglob("*"))}
+
+
+@given(st.lists(hostile_entries(), min_size=1, max_size=4),
+       st.sampled_from([None, "piece.wav", "piece.srt", "piece.json"]),
+       st.sampled_from([None, "piece.srt", "piece.chapters.json", "piece.vtt"]))
+@settings(CI, max_examples=10)
+def test_a_render_never_changes_what_it_did_not_write_in_its_folder(work, cache, entries, in_the_way, text_name):
+    from click.testing import CliRunner
+
+    from audio.cli import main
+    folder = _folder(work)
+    score = folder / SCORE_NAME
+    score.write_text(FOLDER_SCORE)
+    (folder / TEXT_NAME).write_text(BASE_TEXT)
+    out = folder / "out"
+    first = CliRunner().invoke(main, ["render", str(score), "-o", str(out), "-q"])
+    assert first.exit_code == 0, first.output
+    if text_name:  # the text named as an output, and the render into its folder
+        (folder / text_name).write_text(BASE_TEXT)
+        score.write_text(FOLDER_SCORE.replace(TEXT_NAME, text_name))
+        out = folder
+    plant(out, entries)
+    if in_the_way and in_the_way != text_name:
+        with contextlib.suppress(FileNotFoundError):
+            (out / in_the_way).unlink()
+        (out / in_the_way).mkdir(exist_ok=True)
+    before = snapshot(folder)
+    result = CliRunner().invoke(main, ["render", str(score), "-o", str(out), "-q"])
+    note(f"exit {result.exit_code}: {result.output!r}")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.splitlines()
+    if text_name:
+        assert result.exit_code == 2 and len(lines) == 1 and "which the piece reads" in lines[0]
+    elif in_the_way and in_the_way != text_name:
+        assert result.exit_code == 1 and len(lines) == 1 and "a folder is in the way" in lines[0]
+    else:
+        assert result.exit_code == 0 and lines == [], result.output
+    after = snapshot(folder)
+    planted = {k: v for k, v in before.items() if Path(k).name.startswith(".") or "/." in k}
+    assert {k: after.get(k, "gone") for k in planted} == planted
+    if result.exit_code:
+        assert after == before
+    else:
+        assert not {k for k in after if k not in before and Path(k).name.startswith(".")}
