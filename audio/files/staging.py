@@ -24,6 +24,7 @@ import shutil
 import signal
 import stat
 import tempfile
+import threading
 from pathlib import Path
 
 MARKER = "piece-render"  # in a render's work folder: the proof the folder and its staged files are ours
@@ -45,7 +46,7 @@ class Staged:
         return self.pending[Path(final)]
 
     def commit(self):
-        """Rename every staged file into place; Ctrl-C and SIGTERM wait until the last is done.
+        """Rename every staged file into place; Ctrl-C, SIGTERM and SIGHUP wait until the last is done.
 
         Every target is checked first: one that cannot be replaced (a folder in its place) raises
         IsADirectoryError before any file is renamed."""
@@ -53,17 +54,11 @@ class Staged:
             with contextlib.suppress(FileNotFoundError):
                 if stat.S_ISDIR(os.lstat(final).st_mode):
                     raise IsADirectoryError(errno.EISDIR, "a folder is in the way of the output", str(final))
-        blockable = hasattr(signal, "pthread_sigmask")
-        if blockable:
-            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
+        with _signals_held():
             for final, tmp in list(self.pending.items()):
                 os.replace(tmp, final)
                 del self.pending[final]
                 self.committed += 1
-        finally:
-            if blockable:
-                signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def discard(self):
         """Remove every staged file that was not committed (the render failed or was stopped)."""
@@ -71,6 +66,31 @@ class Staged:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         self.pending.clear()
+
+
+HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Ctrl-C, SIGTERM and SIGHUP arriving inside the block take effect when it ends.
+
+    Blocking the signals (pthread_sigmask) would hold them back in this thread only: the kernel
+    hands a process signal to any thread that has it unblocked (espeak-ng's, BLAS's), and Python
+    then runs the handler in the main thread at once. So the handlers are swapped for ones that
+    only take note, and what was noted is raised again once the old handlers are back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    old = {sig: signal.signal(sig, lambda signum, frame: noted.append(signum)) for sig in HELD_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(noted):
+            signal.raise_signal(sig)
 
 
 @contextlib.contextmanager
