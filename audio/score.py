@@ -16,6 +16,8 @@ from pathlib import Path
 
 from audio import automation, effects, lexicon, markup, sources
 from audio.errors import score_error
+from audio.files import reading
+from audio.files.cover import MAX_COVER_BYTES
 from audio.files.staging import safe_name
 from audio.speech.engine import ENGINE_NAMES
 from audio.schema import REQUIRED, Param, check, read_table, show_value, suggest
@@ -25,6 +27,7 @@ from audio.timeexpr import MAX_DURATION_S, check_time_expr
 MAX_LAYERS = 64
 MAX_CUES = 2000
 MAX_TEXT_BYTES = 1_000_000
+MAX_SCORE_BYTES = 10_000_000
 
 PIECE_FIELDS = (
     Param("title", REQUIRED, "title of the piece, written into tags", kind=str),
@@ -328,7 +331,7 @@ def load(path) -> Score:
     explicit_voice = set(doc["voice"]) if isinstance(doc.get("voice"), dict) else set()
     voice, cues, speakers, spans = check_voices(voice, cues, speakers, spans, explicit_voice, file, path.parent)
 
-    text_path = (path.parent / piece.text).resolve()
+    text_path = Path(os.path.realpath(path.parent / piece.text))  # Path.resolve raises RuntimeError on a link loop
     text, text_bytes = read_text(text_path, file, "piece.text")
     markup.check(text, file)
     sha = hashlib.sha256(raw + b"\0" + text_bytes).hexdigest()
@@ -342,9 +345,12 @@ def load(path) -> Score:
 
 def _read_bytes(path: Path, file: str) -> bytes:
     try:
-        return path.read_bytes()
+        return reading.read_bytes(path, MAX_SCORE_BYTES)
     except FileNotFoundError:
         raise score_error(file, "", "score file not found") from None
+    except reading.TooLarge as e:
+        raise score_error(file, "", f"the score file is {e.size_bytes} bytes; the limit is {MAX_SCORE_BYTES} bytes"
+                          ) from None
     except OSError as e:
         raise score_error(file, "", f"cannot read score file: {e.strerror}") from None
 
@@ -493,7 +499,7 @@ def _read_layer(item, i, file, score_dir: Path) -> Layer:
     for key in ("start", "end"):
         check_time_expr(values[key], file, f"{where}.{key}")
     if isinstance(params.get("path"), str):  # files a generator reads are relative to the score
-        params["path"] = str((score_dir / params["path"]).resolve())
+        params["path"] = os.path.realpath(score_dir / params["path"])
     values["params"] = sources.check_params(values["source"], params, file, f"{where}.params")
     values["effects"] = tuple(effects.check_chain(values["effects"], file, f"{where}.effects"))
     automated = _read_envelopes(envelopes, values, file, where)
@@ -530,13 +536,13 @@ def _read_envelopes(envelopes: dict, values: dict, file, where) -> dict:
 def read_text(text_path: Path, file, where):
     """Read the piece's text as UTF-8, with clear errors for every way it can be unusable."""
     try:
-        data = text_path.read_bytes()
+        data = reading.read_bytes(text_path, MAX_TEXT_BYTES)
     except FileNotFoundError:
         raise score_error(file, where, f"text file not found: {text_path}") from None
+    except reading.TooLarge as e:
+        raise score_error(file, where, f"text is {e.size_bytes} bytes; the limit is {MAX_TEXT_BYTES} bytes") from None
     except OSError as e:
         raise score_error(file, where, f"cannot read text file {text_path}: {e.strerror}") from None
-    if len(data) > MAX_TEXT_BYTES:
-        raise score_error(file, where, f"text is {len(data)} bytes; the limit is {MAX_TEXT_BYTES} bytes")
     if b"\x00" in data:
         raise score_error(file, where, f"{text_path} looks binary (NUL byte at offset {data.index(0)}); "
                           "a text must be UTF-8 plain text")
@@ -554,12 +560,16 @@ def read_text(text_path: Path, file, where):
 def check_cover(cover: Path, file: str, where: str) -> str:
     """A cover image must exist and be PNG or JPEG; returns its absolute path."""
     try:
-        head = cover.read_bytes()[:8]
+        with reading.open_regular(cover) as f:
+            head = f.read(8)
+            size = os.fstat(f.fileno()).st_size
     except OSError as e:
         raise score_error(file, where, f"cannot read the cover image {cover}: {e.strerror}") from None
+    if size > MAX_COVER_BYTES:
+        raise score_error(file, where, f"the cover image {cover} is {size} bytes; the limit is {MAX_COVER_BYTES} bytes")
     if not (head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith(b"\xff\xd8\xff")):
         raise score_error(file, where, f"{cover} is not a PNG or JPEG image")
-    return str(cover.resolve())
+    return os.path.realpath(cover)
 
 
 def check_master(master: Master, loop: Loop | None, file: str):
