@@ -28,6 +28,7 @@ MAX_LAYERS = 64
 MAX_CUES = 2000
 MAX_TEXT_BYTES = 1_000_000
 MAX_SCORE_BYTES = 10_000_000
+MAX_WORD_CHARS = 1000  # a word cannot be split into utterances the engine survives (clip.MAX_UTTERANCE_CHARS)
 
 PIECE_FIELDS = (
     Param("title", REQUIRED, "title of the piece, written into tags", kind=str),
@@ -334,6 +335,7 @@ def load(path) -> Score:
     text_path = Path(os.path.realpath(path.parent / piece.text))  # Path.resolve raises RuntimeError on a link loop
     text, text_bytes = read_text(text_path, file, "piece.text")
     markup.check(text, file)
+    check_words(text, file)
     sha = hashlib.sha256(raw + b"\0" + text_bytes).hexdigest()
     explicit = frozenset(f"{table}.{key}" for table in TABLES if isinstance(doc.get(table), dict)
                          for key in doc[table])
@@ -555,6 +557,16 @@ def read_text(text_path: Path, file, where):
     if not text.strip():
         raise score_error(file, where, f"{text_path} is empty; a piece needs at least one word")
     return text, data
+
+
+def check_words(text: str, file, where="piece.text"):
+    """No word (a run without white space) is longer than MAX_WORD_CHARS."""
+    m = re.search(rf"\S{{{MAX_WORD_CHARS + 1},}}", text)
+    if m:
+        line = text.count("\n", 0, m.start()) + 1
+        word = m.group()
+        raise score_error(file, f"{where}: line {line}", f"a word of {len(word)} characters (at character "
+                          f"{m.start()}: {word[:20]!r}…); a word is at most {MAX_WORD_CHARS} characters")
 
 
 def check_cover(cover: Path, file: str, where: str) -> str:

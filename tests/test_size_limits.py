@@ -1,0 +1,71 @@
+"""What a score can ask for is bounded below what the engines and the tag formats survive: the
+longest utterance handed to an engine, the longest word, the most chapters, the longest effect
+chain, and MP3 chapters past the 255 one ID3 table of contents lists."""
+
+import numpy as np
+import pytest
+from conftest import write_score
+
+from audio import plan, score
+from audio.errors import ScoreError
+from audio.speech.cache import ClipCache
+from audio.speech.clip import MAX_UTTERANCE_CHARS, Clip, synthesize
+from audio.speech.engine import VoiceSettings
+
+BODY = '[piece]\ntitle = "Limits"\ntext = "TEXT"\nsample_rate = 22050\n[pauses]\nlead_in = 0.1\ntail = 0.1\n'
+
+
+class CountingEngine:
+    """An engine that says each word as 0.3 s of tone and notes every utterance it is handed."""
+
+    name = "counting"
+
+    def __init__(self):
+        self.handed = []
+
+    def rate_hz(self, settings):
+        return 8000
+
+    def speak(self, text, settings):
+        self.handed.append(text)
+        n = 2400  # samples per word: 0.3 s, which the length check takes for 150 wpm
+        words = text.split()
+        return Clip(np.full(n * len(words), 0.1, np.float32), 8000, tuple((w, i * n) for i, w in enumerate(words)))
+
+
+def test_a_sentence_over_the_utterance_limit_is_handed_to_the_engine_in_chunks_below_it():
+    engine = CountingEngine()
+    text = " ".join(f"word{i % 100}," if i % 37 == 36 else f"word{i % 100}" for i in range(20_000)) + "."
+    assert len(text) > 120_000  # what made espeak-ng segfault
+    clip = synthesize(engine, text, VoiceSettings("en-us", 150, 50, 1.0))
+    assert len(engine.handed) > 1 and max(map(len, engine.handed)) <= MAX_UTTERANCE_CHARS
+    assert " ".join(engine.handed) == text  # cut only between words, nothing lost
+    assert [w for w, _ in clip.words] == text.split()
+    assert all(a < b for (_, a), (_, b) in zip(clip.words, clip.words[1:]))
+
+
+def test_a_sentence_at_the_utterance_limit_is_handed_whole():
+    engine = CountingEngine()
+    text = ("word " * (MAX_UTTERANCE_CHARS // 5))[:MAX_UTTERANCE_CHARS - 1].strip() + "."
+    synthesize(engine, text, VoiceSettings("en-us", 150, 50, 1.0))
+    assert engine.handed == [text]
+
+
+def test_a_long_sentence_renders_as_one_cue_with_every_word(tmp_path):
+    line = " ".join(["the", "tide", "comes", "in", "and", "goes", "out", "again"] * 70)  # ~2,200 characters
+    assert len(line) > MAX_UTTERANCE_CHARS
+    path = write_score(tmp_path, BODY + "[voice]\nrate = 450\n", line + ".")
+    p = plan.resolve(score.load(path), ClipCache(tmp_path / "tts"))
+    assert len(p.cues) == 1 and len(p.cues[0].words) == len(line.split())
+    assert p.cues[0].end_s - p.cues[0].start_s > 0.5 * len(line.split()) * 60 / 450
+
+
+def test_a_word_over_the_word_limit_is_refused_at_load_naming_its_line_and_offset(tmp_path):
+    text = "A first line.\nThen " + "x" * (score.MAX_WORD_CHARS + 1) + " and more.\n"
+    path = write_score(tmp_path, BODY, text)
+    with pytest.raises(ScoreError, match=rf"piece\.text: line 2: a word of {score.MAX_WORD_CHARS + 1} characters "
+                                         rf"\(at character 19: 'x+'…\); a word is at most {score.MAX_WORD_CHARS} "
+                                         "characters"):
+        score.load(path)
+    write_score(tmp_path, BODY, "Then " + "x" * (score.MAX_WORD_CHARS - 1) + ".\n")
+    score.load(path)  # a word at the limit (with its full stop) is a word
