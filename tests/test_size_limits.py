@@ -69,3 +69,29 @@ def test_a_word_over_the_word_limit_is_refused_at_load_naming_its_line_and_offse
         score.load(path)
     write_score(tmp_path, BODY, "Then " + "x" * (score.MAX_WORD_CHARS - 1) + ".\n")
     score.load(path)  # a word at the limit (with its full stop) is a word
+
+
+def test_300_paragraphs_render_as_an_mp3_with_every_chapter_in_nested_tables(tmp_path):
+    from click.testing import CliRunner
+    from mutagen.id3 import ID3, CTOCFlags
+    from test_tags import ffmpeg_chapters
+
+    from audio.cli import main
+    from audio.files import tags
+    words = ["Go.", "Now.", "Stop.", "Wait."]
+    text = "".join(f"{words[i % 4]}\n\n" for i in range(300))  # one chapter per paragraph, by default
+    path = write_score(tmp_path, BODY.replace("sample_rate = 22050\n", 'sample_rate = 22050\nchannels = 1\n')
+                       + 'paragraph = 0.0\n[master]\nformats = ["mp3"]\nmp3 = "cbr32"\n', text)
+    result = CliRunner().invoke(main, ["render", str(path), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    mp3 = tmp_path / "out" / "piece.mp3"
+    id3 = ID3(mp3)
+    assert len(id3.getall("CHAP")) == 300
+    tocs = {t.element_id: t for t in id3.getall("CTOC")}
+    assert tocs["toc"].flags & CTOCFlags.TOP_LEVEL and tocs["toc"].child_element_ids == ["toc0", "toc1"]
+    assert [len(tocs[t].child_element_ids) for t in ("toc0", "toc1")] == [255, 45]
+    found = tags.read_id3(id3).chapters
+    assert [m.title for m in found] == [words[i % 4] for i in range(300)]
+    assert all(a.start_s < b.start_s for a, b in zip(found, found[1:]))
+    seen = ffmpeg_chapters(mp3)  # ffmpeg reads the CHAP frames themselves
+    assert len(seen) == 300 and [c["title"] for c in seen] == [m.title for m in found]
