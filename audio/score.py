@@ -26,6 +26,7 @@ from audio.timeexpr import MAX_DURATION_S, check_time_expr
 # Limits enforced before any work starts (see README, "Limits").
 MAX_LAYERS = 64
 MAX_CUES = 2000
+MAX_CHAPTERS = 999  # Vorbis comments number chapters CHAPTER001 .. CHAPTER999
 MAX_TEXT_BYTES = 1_000_000
 MAX_SCORE_BYTES = 10_000_000
 MAX_WORD_CHARS = 1000  # a word cannot be split into utterances the engine survives (clip.MAX_UTTERANCE_CHARS)
@@ -400,6 +401,8 @@ def _read_master(doc: dict, file: str) -> tuple[Master, Loop | None]:
 
 
 def _read_chapters(items: list, file: str) -> tuple:
+    if len(items) > MAX_CHAPTERS:
+        raise score_error(file, "chapter", f"{len(items)} chapters; the limit is {MAX_CHAPTERS}")
     chapters = tuple(Chapter(**read_table(CHAPTER_FIELDS, c, file, f"chapter[{i}]"), where=f"chapter[{i}]")
                      for i, c in enumerate(items))
     for c in chapters:

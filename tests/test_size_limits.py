@@ -71,6 +71,37 @@ def test_a_word_over_the_word_limit_is_refused_at_load_naming_its_line_and_offse
     score.load(path)  # a word at the limit (with its full stop) is a word
 
 
+def test_more_chapter_tables_than_a_file_holds_are_refused_at_load(tmp_path):
+    tables = "".join(f'[[chapter]]\ntitle = "c{i}"\nat = {i}\n' for i in range(score.MAX_CHAPTERS + 1))
+    path = write_score(tmp_path, BODY + tables, "Hello.")
+    with pytest.raises(ScoreError, match=rf"chapter: {score.MAX_CHAPTERS + 1} chapters; the limit is "
+                                         rf"{score.MAX_CHAPTERS}$"):
+        score.load(path)
+
+
+def test_more_paragraphs_than_a_file_holds_chapters_start_every_few_paragraphs(tmp_path):
+    path = write_score(tmp_path, BODY + "paragraph = 0.0\n",
+                       "Go.\n\n" * (score.MAX_CHAPTERS + 2))
+    p = plan.resolve(score.load(path), ClipCache(tmp_path / "tts"))
+    assert len(p.chapters) == (score.MAX_CHAPTERS + 2 + 1) // 2
+    assert [w for w in p.warnings if "1001 paragraphs, more than the 999 chapters" in w
+            and "a chapter begins every 2 paragraphs" in w]
+
+
+def test_an_effect_chain_over_the_limit_is_refused_at_load(tmp_path):
+    from audio.effects import MAX_CHAIN_EFFECTS
+    chain = ", ".join(['{effect = "reverb"}'] * (MAX_CHAIN_EFFECTS + 1))
+    path = write_score(tmp_path, BODY + f"[voice]\neffects = [{chain}]\n", "Hello.")
+    with pytest.raises(ScoreError, match=rf"voice\.effects: {MAX_CHAIN_EFFECTS + 1} effects; a chain holds at most "
+                                         rf"{MAX_CHAIN_EFFECTS}$"):
+        score.load(path)
+    layer = '[[layer]]\nname = "l"\nsource = "noise"\neffects = [' + chain + "]\n"
+    with pytest.raises(ScoreError, match=r'layer "l"\.effects: 17 effects'):
+        score.load(write_score(tmp_path, BODY + layer, "Hello."))
+    fine = ", ".join(['{effect = "reverb"}'] * MAX_CHAIN_EFFECTS)
+    score.load(write_score(tmp_path, BODY + f"[voice]\neffects = [{fine}]\n", "Hello."))
+
+
 def test_300_paragraphs_render_as_an_mp3_with_every_chapter_in_nested_tables(tmp_path):
     from click.testing import CliRunner
     from mutagen.id3 import ID3, CTOCFlags
