@@ -126,3 +126,13 @@ def test_300_paragraphs_render_as_an_mp3_with_every_chapter_in_nested_tables(tmp
     assert all(a.start_s < b.start_s for a, b in zip(found, found[1:]))
     seen = ffmpeg_chapters(mp3)  # ffmpeg reads the CHAP frames themselves
     assert len(seen) == 300 and [c["title"] for c in seen] == [m.title for m in found]
+
+
+def test_piece_say_refuses_a_word_over_the_limit(tmp_path):
+    from click.testing import CliRunner
+
+    from audio.cli import main
+    result = CliRunner().invoke(main, ["say", "Hi " + "a" * (score.MAX_WORD_CHARS + 1), "-o", str(tmp_path / "s.wav")])
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert f"TEXT: line 1: a word of {score.MAX_WORD_CHARS + 1} characters (at character 3" in result.output
+    assert not (tmp_path / "s.wav").exists()
