@@ -216,7 +216,7 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
                 channels=p.channels, seed=p.seed, total_samples=total + seam, duration_s=total / sr,
                 cues=cues, layers=layers, master=sc.master,
                 score_sha256=sc.sha256, engine=_engine_versions(cues), warnings=warnings,
-                chapters=_chapters(sc, sentences, cues, time_of, total, sr),
+                chapters=_chapters(sc, sentences, cues, time_of, total, sr, warnings),
                 loop=LoopSettings(bool(loop and loop.seamless), loop.crossfade if loop else 2.0),
                 tags=Tags(p.title, p.author, p.album, None if p.year is None else f"{p.year:04d}", p.genre,
                           p.comment, p.cover),
@@ -348,12 +348,19 @@ def _repeat(cues, every: int, total: int, sr: int, file) -> list:
     return out
 
 
-def _chapters(sc, sentences, cues, time_of, total: int, sr: int) -> list:
-    """[[chapter]] tables, or one chapter per blank-line paragraph."""
+def _chapters(sc, sentences, cues, time_of, total: int, sr: int, warnings: list) -> list:
+    """[[chapter]] tables, or one chapter per blank-line paragraph (past MAX_CHAPTERS paragraphs,
+    one per so many paragraphs, with a warning)."""
     if sc.chapters:
         marks = sorted((max(0, time_of(c.at, f"{c.where}.at")), c.title) for c in sc.chapters)
     else:
         starts = [0] + [i + 1 for i, s in enumerate(sentences[:-1]) if s.brk in ("paragraph", "title")]
+        every = -(-len(starts) // score_module.MAX_CHAPTERS)
+        if every > 1:
+            warnings.append(f"{sc.path}: chapter: the text has {len(starts)} paragraphs, more than the "
+                            f"{score_module.MAX_CHAPTERS} chapters a file holds: a chapter begins every {every} "
+                            "paragraphs ([[chapter]] tables choose where)")
+            starts = starts[::every]
         marks = []
         for n, i in enumerate(starts):
             title = sentences[i].text

@@ -17,6 +17,8 @@ from pathlib import Path
 from audio import automation, effects, lexicon, markup, sources
 from audio import outputs
 from audio.errors import score_error
+from audio.files import reading
+from audio.files.cover import MAX_COVER_BYTES
 from audio.files.staging import safe_name
 from audio.speech.engine import ENGINE_NAMES
 from audio.schema import REQUIRED, Param, check, read_table, show_value, suggest
@@ -25,7 +27,10 @@ from audio.timeexpr import MAX_DURATION_S, check_time_expr
 # Limits enforced before any work starts (see README, "Limits").
 MAX_LAYERS = 64
 MAX_CUES = 2000
+MAX_CHAPTERS = 999  # Vorbis comments number chapters CHAPTER001 .. CHAPTER999
 MAX_TEXT_BYTES = 1_000_000
+MAX_SCORE_BYTES = 10_000_000
+MAX_WORD_CHARS = 1000  # a word cannot be split into utterances the engine survives (clip.MAX_UTTERANCE_CHARS)
 
 PIECE_FIELDS = (
     Param("title", REQUIRED, "title of the piece, written into tags", kind=str),
@@ -330,9 +335,10 @@ def load(path) -> Score:
     explicit_voice = set(doc["voice"]) if isinstance(doc.get("voice"), dict) else set()
     voice, cues, speakers, spans = check_voices(voice, cues, speakers, spans, explicit_voice, file, path.parent)
 
-    text_path = (path.parent / piece.text).resolve()
+    text_path = Path(os.path.realpath(path.parent / piece.text))  # Path.resolve raises RuntimeError on a link loop
     text, text_bytes = read_text(text_path, file, "piece.text")
     markup.check(text, file)
+    check_words(text, file)
     sha = hashlib.sha256(raw + b"\0" + text_bytes).hexdigest()
     explicit = frozenset(f"{table}.{key}" for table in TABLES if isinstance(doc.get(table), dict)
                          for key in doc[table])
@@ -344,9 +350,12 @@ def load(path) -> Score:
 
 def _read_bytes(path: Path, file: str) -> bytes:
     try:
-        return path.read_bytes()
+        return reading.read_bytes(path, MAX_SCORE_BYTES)
     except FileNotFoundError:
         raise score_error(file, "", "score file not found") from None
+    except reading.TooLarge as e:
+        raise score_error(file, "", f"the score file is {e.size_bytes} bytes; the limit is {MAX_SCORE_BYTES} bytes"
+                          ) from None
     except OSError as e:
         raise score_error(file, "", f"cannot read score file: {e.strerror}") from None
 
@@ -394,6 +403,8 @@ def _read_master(doc: dict, file: str) -> tuple[Master, Loop | None]:
 
 
 def _read_chapters(items: list, file: str) -> tuple:
+    if len(items) > MAX_CHAPTERS:
+        raise score_error(file, "chapter", f"{len(items)} chapters; the limit is {MAX_CHAPTERS}")
     chapters = tuple(Chapter(**read_table(CHAPTER_FIELDS, c, file, f"chapter[{i}]"), where=f"chapter[{i}]")
                      for i, c in enumerate(items))
     for c in chapters:
@@ -495,7 +506,7 @@ def _read_layer(item, i, file, score_dir: Path) -> Layer:
     for key in ("start", "end"):
         check_time_expr(values[key], file, f"{where}.{key}")
     if isinstance(params.get("path"), str):  # files a generator reads are relative to the score
-        params["path"] = str((score_dir / params["path"]).resolve())
+        params["path"] = os.path.realpath(score_dir / params["path"])
     values["params"] = sources.check_params(values["source"], params, file, f"{where}.params")
     values["effects"] = tuple(effects.check_chain(values["effects"], file, f"{where}.effects"))
     automated = _read_envelopes(envelopes, values, file, where)
@@ -532,13 +543,13 @@ def _read_envelopes(envelopes: dict, values: dict, file, where) -> dict:
 def read_text(text_path: Path, file, where):
     """Read the piece's text as UTF-8, with clear errors for every way it can be unusable."""
     try:
-        data = text_path.read_bytes()
+        data = reading.read_bytes(text_path, MAX_TEXT_BYTES)
     except FileNotFoundError:
         raise score_error(file, where, f"text file not found: {text_path}") from None
+    except reading.TooLarge as e:
+        raise score_error(file, where, f"text is {e.size_bytes} bytes; the limit is {MAX_TEXT_BYTES} bytes") from None
     except OSError as e:
         raise score_error(file, where, f"cannot read text file {text_path}: {e.strerror}") from None
-    if len(data) > MAX_TEXT_BYTES:
-        raise score_error(file, where, f"text is {len(data)} bytes; the limit is {MAX_TEXT_BYTES} bytes")
     if b"\x00" in data:
         raise score_error(file, where, f"{text_path} looks binary (NUL byte at offset {data.index(0)}); "
                           "a text must be UTF-8 plain text")
@@ -553,15 +564,29 @@ def read_text(text_path: Path, file, where):
     return text, data
 
 
+def check_words(text: str, file, where="piece.text"):
+    """No word (a run without white space) is longer than MAX_WORD_CHARS."""
+    m = re.search(rf"\S{{{MAX_WORD_CHARS + 1},}}", text)
+    if m:
+        line = text.count("\n", 0, m.start()) + 1
+        word = m.group()
+        raise score_error(file, f"{where}: line {line}", f"a word of {len(word)} characters (at character "
+                          f"{m.start()}: {word[:20]!r}…); a word is at most {MAX_WORD_CHARS} characters")
+
+
 def check_cover(cover: Path, file: str, where: str) -> str:
     """A cover image must exist and be PNG or JPEG; returns its absolute path."""
     try:
-        head = cover.read_bytes()[:8]
+        with reading.open_regular(cover) as f:
+            head = f.read(8)
+            size = os.fstat(f.fileno()).st_size
     except OSError as e:
         raise score_error(file, where, f"cannot read the cover image {cover}: {e.strerror}") from None
+    if size > MAX_COVER_BYTES:
+        raise score_error(file, where, f"the cover image {cover} is {size} bytes; the limit is {MAX_COVER_BYTES} bytes")
     if not (head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith(b"\xff\xd8\xff")):
         raise score_error(file, where, f"{cover} is not a PNG or JPEG image")
-    return str(cover.resolve())
+    return os.path.realpath(cover)
 
 
 def check_master(master: Master, loop: Loop | None, file: str):

@@ -966,6 +966,68 @@ def test_renders_meet_the_master_targets_or_fail_with_a_score_error(work, cache,
     assert_property(outcome, folder)
 
 
+# ----------------------------------------------------------------------------- special files and sizes
+# Files that are not regular files where the score names one (a named pipe would block for good,
+# /dev/zero never ends, a symlink loop raised RuntimeError), and what is bounded below what the
+# engine and the tag formats survive: the longest word, the most chapters, the longest chain.
+
+SPECIAL_FILES = ("fifo", "/dev/zero", "link-loop", "folder")
+
+
+def special_file(folder: Path, kind: str) -> str:
+    """A path of ``kind`` in ``folder``, as the score names it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(folder / "special")
+    elif kind == "link-loop":
+        (folder / "special").symlink_to(folder / "special-too")
+        (folder / "special-too").symlink_to(folder / "special")
+    elif kind == "folder":
+        (folder / "special").mkdir()
+    return "/dev/zero" if kind == "/dev/zero" else "special"
+
+
+@pytest.mark.parametrize("key", ["text", "cover", "sample"])
+@pytest.mark.parametrize("kind", SPECIAL_FILES)
+def test_special_files_the_score_names_are_refused_at_load(work, cache, kind, key):
+    folder = _folder(work)
+    doc, name = base_doc(), special_file(folder, kind)
+    if key == "text":
+        doc["piece"]["text"] = name
+    elif key == "cover":
+        doc["piece"]["cover"] = name
+    else:
+        doc["layer"].append({"name": "clip", "source": "sample", "params": {"path": name}})
+    outcome = run_example(folder, toml_dumps(doc).encode(), BASE_TEXT, render_it=False, cache=cache, timeout_s=20)
+    assert_property(outcome, folder)
+    assert outcome.kind == "score_error" and outcome.info["stage"] == "load", (outcome.kind, outcome.detail)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "folder"])
+def test_a_special_file_as_the_score_is_a_score_error(work, kind):
+    folder = _folder(work)
+    path = folder / special_file(folder, kind)
+    with time_limit(20), pytest.raises(ScoreError, match="cannot read score file"):
+        score_module.load(path)
+
+
+SIZE_EXAMPLES = {
+    "long-word": lambda doc: (doc, "Night Shift\nA " + "w" * (score_module.MAX_WORD_CHARS + 1) + " word.\n"),
+    "many-chapters": lambda doc: ({**doc, "chapter": [{"title": f"c{i}", "at": i * 0.001}
+                                                      for i in range(score_module.MAX_CHAPTERS + 1)]}, BASE_TEXT),
+    "long-chain": lambda doc: ({**doc, "voice": {**doc["voice"], "effects": [{"effect": "eq"}] * 17}}, BASE_TEXT),
+}
+
+
+@pytest.mark.parametrize("kind", SIZE_EXAMPLES)
+def test_sizes_past_the_limits_are_refused_at_load(work, cache, kind):
+    doc, text = SIZE_EXAMPLES[kind](base_doc())
+    folder = _folder(work)
+    outcome = run_example(folder, toml_dumps(doc).encode(), text, render_it=False, cache=cache)
+    assert_property(outcome, folder)
+    assert outcome.kind == "score_error" and outcome.info["stage"] == "load", (outcome.kind, outcome.detail)
+
+
 # ----------------------------------------------------------------------------- bugs the fuzzer found, reproduced
 
 def _repro(work, cache, toml_text: str, text=BASE_TEXT, render_it=True):

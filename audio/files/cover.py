@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audio.errors import RenderError
+from audio.files import reading
 
 
+MAX_COVER_BYTES = 16 * 1024 * 1024  # a cover is read whole and embedded in every file's tags
 APPLE_SIDE_PX = (1400, 3000)  # Apple Podcasts artwork: square, 1400 to 3000 px a side, JPEG or PNG in RGB
 PNG_COLOUR_TYPES = {0: "grey", 2: "rgb", 3: "palette", 4: "grey+alpha", 6: "rgba"}  # PNG spec 11.2.2
 JPEG_COMPONENTS = {1: "grey", 3: "rgb", 4: "cmyk"}  # YCbCr decodes to RGB
@@ -45,7 +47,7 @@ def read_image(path: Path) -> CoverImage:
     Raises RenderError naming the file when it cannot be read or is neither a PNG nor a readable JPEG.
     """
     try:
-        data = Path(path).read_bytes()
+        data = reading.read_bytes(path, MAX_COVER_BYTES)
     except OSError as e:
         raise RenderError(f"{path}: cannot read the cover image: {e.strerror or e}") from e
     try:

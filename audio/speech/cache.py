@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from audio import __version__
-from audio.files import staging
+from audio.files import reading, staging
 from audio.speech.clip import Clip, speakable, synthesize
 from audio.speech.engine import VoiceSettings, get_engine
 
@@ -151,7 +151,7 @@ def _as_stored(clip: Clip) -> Clip:
 
 
 def _read_spoken(path: Path, rate_hz: int) -> Clip:
-    with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:  # np.load leaks the file on a bad zip
+    with reading.open_regular(path) as f, np.load(f, allow_pickle=False) as data:  # np.load leaks it on a bad zip
         pcm, words, starts, digest = data["pcm"], data["words"], data["starts"], str(data["digest"])
     if _spoken_digest(pcm, words, starts) != digest:
         raise ValueError("checksum mismatch")
@@ -168,7 +168,7 @@ def _write_spoken(path: Path, clip: Clip):
 
 
 def _read_voiced(path: Path) -> np.ndarray:
-    with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
+    with reading.open_regular(path) as f, np.load(f, allow_pickle=False) as data:
         x, digest = data["x"], str(data["digest"])
     if x.dtype != np.float32 or x.ndim != 2 or hashlib.sha256(x.tobytes()).hexdigest() != digest:
         raise ValueError("checksum mismatch")
