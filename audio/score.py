@@ -352,7 +352,7 @@ def _read_bytes(path: Path, file: str) -> bytes:
 def _parse(raw: bytes, file: str) -> dict:
     """The TOML document, its top level checked: known tables only, arrays written as arrays, a [piece]."""
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        doc = tomllib.loads(raw.decode("utf-8").removeprefix("\ufeff"))  # a BOM, as some editors save one
     except UnicodeDecodeError as e:
         raise score_error(file, "", f"not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start}") from None
     except tomllib.TOMLDecodeError as e:
