@@ -18,7 +18,7 @@ from audio import automation, effects, lexicon, markup, sources
 from audio.errors import score_error
 from audio.files.staging import safe_name
 from audio.speech.engine import ENGINE_NAMES
-from audio.schema import REQUIRED, Param, check, read_table, show_value, suggest
+from audio.schema import REQUIRED, Param, check, kind_name, read_table, show_value, suggest
 from audio.timeexpr import MAX_DURATION_S, check_time_expr
 
 # Limits enforced before any work starts (see README, "Limits").
@@ -476,14 +476,18 @@ def _read_layers(items: list, file: str, score_dir: Path) -> tuple:
 
 def _read_layer(item, i, file, score_dir: Path) -> Layer:
     """One [[layer]]: its keys, its generator's parameters, and any envelopes among them."""
-    named = isinstance(item, dict) and isinstance(item.get("name"), str)
+    named = isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"].strip()
     where = f'layer "{item["name"]}"' if named else f"layer[{i}]"
     if not isinstance(item, dict):
         raise score_error(file, where, f"must be a table, got {show_value(item)}")
+    if isinstance(item.get("name"), str) and not named:
+        raise score_error(file, f"{where}.name", f"must name the layer (stems, messages and anchors use it), "
+                          f"got {show_value(item['name'])}")
     item = dict(item)
-    params = item.get("params") or {}
+    params = item.get("params", {})
     if not isinstance(params, dict):
-        raise score_error(file, f"{where}.params", f"must be a table, got {show_value(params)}")
+        raise score_error(file, f"{where}.params", f"must be a table of the generator's parameters "
+                          f"(`piece sources` lists them), got {show_value(params)} ({kind_name(params)})")
     params = dict(params)
     envelopes = {key: item.pop(key) for key in ("gain_db", "pan") if automation.is_envelope(item.get(key))}
     envelopes.update({f"params.{k}": params.pop(k) for k in list(params) if automation.is_envelope(params[k])})

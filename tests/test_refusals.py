@@ -1,0 +1,89 @@
+"""Refused at load, in one printable line, with exit status 2: damaged or oversized covers, a
+picture nothing is drawn from, pauses past the length limit, tables and names given as nothing;
+said, not silently done: a format written at another sample rate. A score saved with a BOM loads."""
+
+import struct
+import subprocess
+import time
+import zlib
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+from conftest import ffmpeg, write_score
+
+from audio import export, plan, score
+from audio.cli import main
+from audio.errors import ScoreError, printable
+from audio.files import cover
+from audio.speech.cache import ClipCache
+
+BODY = """
+[piece]
+title = "Refusals"
+text = "TEXT"
+sample_rate = 22050
+{piece}
+
+[pauses]
+lead_in = 0.2
+tail = 0.2
+
+[master]
+formats = ["wav"]
+{rest}
+"""
+TEXT = "One short line.\n"
+
+
+def body(piece="", rest=""):
+    return BODY.format(piece=piece, rest=rest)
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def png_bytes(width=8, height=8, interlace=0) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = (b"\x00" + bytes([40, 90, 160]) * width) * height
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, interlace))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="module")
+def jpeg_bytes(tmp_path_factory) -> bytes:
+    path = tmp_path_factory.mktemp("jpeg") / "c.jpg"
+    subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=64x48", "-frames:v", "1", str(path)],
+                   check=True)
+    return path.read_bytes()
+
+
+# ---------------------------------------------------------------- nothing given as a table or a name
+
+@pytest.mark.parametrize("value, shown", [("[]", "[] (a list)"), ('""', '"" (a string)'),
+                                          ("0", "0 (a whole number)"), ("false", "false (a boolean)")])
+def test_layer_params_that_are_not_a_table_are_refused(tmp_path, value, shown):
+    layer = f'[[layer]]\nname = "a"\nsource = "noise"\nparams = {value}\n'
+    result = run("validate", write_score(tmp_path, body(rest=layer), TEXT))
+    assert result.exit_code == 2, result.output
+    assert 'layer "a".params: must be a table of the generator\'s parameters' in result.output
+    assert f"got {shown}" in result.output
+
+
+@pytest.mark.parametrize("name", ['""', '"   "'])
+def test_an_empty_layer_name_is_refused(tmp_path, name):
+    layer = f'[[layer]]\nname = {name}\nsource = "noise"\n'
+    result = run("validate", write_score(tmp_path, body(rest=layer), TEXT))
+    assert result.exit_code == 2 and "layer[0].name: must name the layer" in result.output, result.output
+
+
+@pytest.mark.parametrize("formats", ["", ",,,", " , "])
+def test_a_format_list_of_nothing_is_refused(tmp_path, formats):
+    path = write_score(tmp_path, body(), TEXT)
+    result = CliRunner().invoke(main, ["render", str(path), "-o", str(tmp_path / "out"), "--format", formats])
+    assert result.exit_code == 2 and "expected formats such as wav,mp3" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
