@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from audio import __version__
-from audio.errors import PieceError
+from audio.errors import PieceError, printable
 
 log = logging.getLogger("audio")
 
@@ -22,7 +22,7 @@ log = logging.getLogger("audio")
 class _Handler(logging.Handler):
     def emit(self, record):
         prefix = "Warning: " if record.levelno >= logging.WARNING else ""
-        click.echo(prefix + record.getMessage(), err=True)
+        click.echo(prefix + printable(record.getMessage()), err=True)
 
 
 def _setup_logging(verbose: int, quiet: bool):
@@ -124,7 +124,7 @@ def _run(fn):
     try:
         return fn()
     except PieceError as e:
-        click.echo(f"Error: {e}", err=True)
+        click.echo(f"Error: {printable(str(e))}", err=True)
         sys.exit(e.exit_code)
     except (KeyboardInterrupt, _Terminated) as e:
         click.echo("Interrupted: earlier outputs are left as they were.", err=True)
@@ -326,7 +326,7 @@ def watch(score, cache_dir, **options):
             try:
                 _render_one(score, request, cache)
             except PieceError as e:
-                click.echo(f"Error: {e}", err=True)
+                click.echo(f"Error: {printable(str(e))}", err=True)
             if not request.quiet:
                 click.echo(f"Watching {', '.join(f.name for f in files)}; Ctrl-C stops.", err=True)
             watch_module.wait_for_change(files, before)

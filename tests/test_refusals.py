@@ -87,3 +87,34 @@ def test_a_format_list_of_nothing_is_refused(tmp_path, formats):
     assert result.exit_code == 2 and "expected formats such as wav,mp3" in result.output, result.output
     assert not (tmp_path / "out").exists()
 
+
+# ---------------------------------------------------------------- a BOM; characters a terminal acts on
+
+def test_a_score_saved_with_a_bom_loads_as_without_one(tmp_path):
+    path = write_score(tmp_path, body(), TEXT)
+    plain = score.load(path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert score.load(path).piece == plain.piece
+
+
+HIDDEN = "\u202e\x9b"
+
+
+@pytest.mark.parametrize("where", ["key", "value", "warning"])
+def test_characters_a_terminal_acts_on_are_escaped_in_every_message(tmp_path, where):
+    if where == "key":
+        text_body = body(f'"evil{HIDDEN}2J" = 1')
+    elif where == "value":
+        text_body = body(rest=f'[[layer]]\nname = "a"\nsource = "noise{HIDDEN}"\n')
+    else:  # a warning naming the layer
+        text_body = body(rest=f'[[layer]]\nname = "a{HIDDEN}"\nsource = "noise"\nend = 900.0\n')
+    result = CliRunner().invoke(main, ["validate", str(write_score(tmp_path, text_body, TEXT))])
+    assert result.exit_code == (0 if where == "warning" else 2), result.output
+    assert "\u202e" not in result.stderr and "\x9b" not in result.stderr, repr(result.stderr)
+    assert r"\u202e\x9b" in result.stderr, result.stderr
+    assert ("Warning: " if where == "warning" else "Error: ") in result.stderr
+
+
+def test_printable_escapes_only_what_does_not_print():
+    assert printable("naïve 日本 שלום 🎧 a\u00a0b") == "naïve 日本 שלום 🎧 a\u00a0b"
+    assert printable("a\nb\tc\x1b[2J\u2028\u200b\ue000\udcff") == r"a\nb\tc\x1b[2J\u2028\u200b\ue000\udcff"
