@@ -217,6 +217,15 @@ class _Phases:
             self.bar = None
 
 
+def _check_picture(request: _Request, formats: tuple, file: str):
+    """--picture draws from the written WAV or FLAC: refused before any work when neither is written."""
+    if request.picture and not {"wav", "flac"} & set(formats):
+        from audio.errors import score_error
+        given = "--format" if request.fmts else "master.formats"
+        raise score_error(file, "--picture", f"the picture is drawn from the WAV or FLAC, and {given} gives "
+                          f"{','.join(formats)}; add wav or flac (e.g. --format {','.join(formats)},flac)")
+
+
 def _render_one(path: Path, request: _Request, cache):
     """Render one score (or a manifest's plan) and print its line: length, loudness, true peak, the
     files and their sizes."""
@@ -238,10 +247,12 @@ def _render_one(path: Path, request: _Request, cache):
         plan.master = dataclasses.replace(plan.master, mp3=request.mp3_mode or plan.master.mp3,
                                           formats=request.fmts or plan.master.formats)
         score_module.check_master(plan.master, plan.loop, str(path))
+        _check_picture(request, plan.master.formats, str(path))
     else:
         sc = score_module.with_options(score_module.load(path), preset=request.preset, mp3=request.mp3_mode,
                                        seamless=request.seamless or None, duration_s=request.duration_s,
                                        formats=request.fmts)
+        _check_picture(request, sc.master.formats, str(path))
         n_sentences = len(plan_module.sentences_of(sc))
         with _bar(show, n_sentences, f"{sc.name}: speaking") as bar:
             plan = plan_module.resolve(sc, cache, progress=None if bar is None else bar.update)

@@ -61,6 +61,22 @@ def jpeg_bytes(tmp_path_factory) -> bytes:
     return path.read_bytes()
 
 
+# ---------------------------------------------------------------- --picture without a WAV or FLAC
+
+@pytest.mark.parametrize("where", ["--format", "master.formats"])
+def test_a_picture_without_a_wav_or_flac_is_refused_before_any_speech(tmp_path, where):
+    cache = tmp_path / "cache"
+    if where == "--format":
+        path = write_score(tmp_path, body(), TEXT)
+        result = run("render", path, "-o", tmp_path / "out", "--format", "mp3", "--picture", "--cache-dir", cache)
+    else:
+        path = write_score(tmp_path, body().replace('formats = ["wav"]', 'formats = ["mp3", "ogg"]'), TEXT)
+        result = run("render", path, "-o", tmp_path / "out", "--picture", "--cache-dir", cache)
+    assert result.exit_code == 2, result.output
+    assert f"{path}: --picture: the picture is drawn from the WAV or FLAC, and {where} gives" in result.output
+    assert not (tmp_path / "out").exists() and not cache.exists()
+
+
 # ---------------------------------------------------------------- nothing given as a table or a name
 
 @pytest.mark.parametrize("value, shown", [("[]", "[] (a list)"), ('""', '"" (a string)'),
