@@ -12,7 +12,7 @@ import logging
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from audio import score as score_module
-from audio import automation, cast, lexicon, script, timeexpr
+from audio import automation, cast, export, lexicon, script, timeexpr
 from audio.cast import match_one
 from audio.errors import TTSError, score_error
 from audio.files import cover
@@ -176,7 +176,7 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
     if seam and 2 * seam >= total:
         raise score_error(file, "loop.crossfade", f"{loop.crossfade:g} s is too long for a piece of {total / sr:.2f} s; "
                           "a seamless loop's crossfade must be under half its length")
-    warnings = list(sc.warnings) + _check_cover(sc)
+    warnings = list(sc.warnings) + _check_cover(sc) + export.rate_warnings(sc.master.formats, sr, file)
 
     def time_of(expr, where):
         kind, text, offset = timeexpr.parse_time_expr(expr)

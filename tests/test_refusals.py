@@ -104,6 +104,37 @@ def test_a_format_list_of_nothing_is_refused(tmp_path, formats):
     assert not (tmp_path / "out").exists()
 
 
+# ---------------------------------------------------------------- sample rates an encoder changes
+
+@pytest.mark.parametrize("fmt, rate, written", [("mp3", 88200, 48000), ("mp3", 96000, 48000),
+                                                ("opus", 22050, 48000), ("opus", 44100, 48000),
+                                                ("m4a", 30000, 32000)])
+def test_a_format_written_at_another_rate_is_a_warning(tmp_path, fmt, rate, written):
+    sc = score.load(write_score(tmp_path, body().replace("sample_rate = 22050", f"sample_rate = {rate}")
+                                .replace('formats = ["wav"]', f'formats = ["wav", "{fmt}"]'), TEXT))
+    p = plan.resolve(sc, ClipCache())
+    said = [w for w in p.warnings if "piece.sample_rate" in w]
+    assert len(said) == 1 and f"the {fmt} file is written at {written} Hz, not {rate} Hz (" in said[0], p.warnings
+
+
+def test_no_rate_warning_when_every_format_keeps_the_rate(tmp_path):
+    sc = score.load(write_score(tmp_path, body().replace('formats = ["wav"]', 'formats = ["wav", "mp3", "m4a"]'),
+                                TEXT))
+    assert not [w for w in plan.resolve(sc, ClipCache()).warnings if "sample_rate" in w]
+
+
+@pytest.mark.parametrize("rate", [22050, 28000, 46050, 88200])
+def test_the_rates_said_are_the_rates_the_encoders_write(tmp_path, rate):
+    master = tmp_path / "m.wav"
+    sf.write(str(master), np.zeros((rate // 10, 1), dtype=np.float32), rate)
+    for fmt in ("mp3", "opus", "m4a"):
+        out = tmp_path / f"o{export.FORMATS[fmt].suffix}"
+        subprocess.run([ffmpeg(), "-v", "error", "-y", "-i", str(master), *export.FORMATS[fmt].codec_args,
+                        "-f", export.FORMATS[fmt].muxer, str(out)], check=True)
+        probe = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
+        assert f"{export.written_rate_hz(fmt, rate)} Hz" in probe, (fmt, rate, probe)
+
+
 # ---------------------------------------------------------------- a BOM; characters a terminal acts on
 
 def test_a_score_saved_with_a_bom_loads_as_without_one(tmp_path):
