@@ -16,6 +16,7 @@ from pathlib import Path
 
 from audio import automation, effects, lexicon, markup, sources
 from audio.errors import score_error
+from audio.files import cover as cover_image
 from audio.files.staging import safe_name
 from audio.speech.engine import ENGINE_NAMES
 from audio.schema import REQUIRED, Param, check, kind_name, read_table, show_value, suggest
@@ -556,13 +557,12 @@ def read_text(text_path: Path, file, where):
 
 
 def check_cover(cover: Path, file: str, where: str) -> str:
-    """A cover image must exist and be PNG or JPEG; returns its absolute path."""
+    """A cover image must exist and be a whole PNG or JPEG within the limits; returns its absolute path."""
     try:
-        head = cover.read_bytes()[:8]
+        data = cover.read_bytes()
     except OSError as e:
         raise score_error(file, where, f"cannot read the cover image {cover}: {e.strerror}") from None
-    if not (head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith(b"\xff\xd8\xff")):
-        raise score_error(file, where, f"{cover} is not a PNG or JPEG image")
+    cover_image.check_cover(data, file, where, cover)
     return str(cover.resolve())
 
 

@@ -61,6 +61,67 @@ def jpeg_bytes(tmp_path_factory) -> bytes:
     return path.read_bytes()
 
 
+# ---------------------------------------------------------------- covers, checked at load
+
+def damaged_covers(jpeg: bytes) -> dict:
+    good = png_bytes(64, 64)
+    return {
+        "png header then garbage": good[:8] + b"garbage " * 40,
+        "png cut in its header": good[:30],
+        "png cut in its image data": good[:len(good) // 2],
+        "png without its IEND": good[:-12],
+        "png image data damaged": good[:45] + bytes([good[45] ^ 0xFF]) + good[46:],
+        "png ihdr larger than its data": png_bytes(64, 64).replace(struct.pack(">II", 64, 64),
+                                                                   struct.pack(">II", 64, 128), 1),
+        "jpeg header then garbage": jpeg[:3] + b"garbage " * 40,
+        "jpeg cut short": jpeg[:len(jpeg) // 2],
+    }
+
+
+@pytest.mark.parametrize("kind", ["png header then garbage", "png cut in its header", "png cut in its image data",
+                                  "png without its IEND", "png image data damaged", "png ihdr larger than its data",
+                                  "jpeg header then garbage", "jpeg cut short"])
+def test_a_damaged_cover_is_refused_by_validate_naming_piece_cover(tmp_path, jpeg_bytes, kind):
+    (tmp_path / "c.png").write_bytes(damaged_covers(jpeg_bytes)[kind])
+    path = write_score(tmp_path, body('cover = "c.png"'), TEXT)
+    t0 = time.perf_counter()
+    result = run("validate", path)
+    assert result.exit_code == 2, result.output
+    assert "piece.cover: the cover image" in result.output and "c.png" in result.output, result.output
+    assert time.perf_counter() - t0 < 5
+
+
+def test_a_cover_over_the_limit_is_refused_at_load_and_nothing_is_written(tmp_path):
+    (tmp_path / "c.png").write_bytes(png_bytes() + b"\0" * cover.MAX_COVER_BYTES)
+    path = write_score(tmp_path, body('cover = "c.png"'), TEXT)
+    result = run("render", path, "-o", tmp_path / "out", "--format", "flac")
+    assert result.exit_code == 2, result.output
+    assert "piece.cover" in result.output and f"the limit is {cover.MAX_COVER_BYTES:,} bytes" in result.output
+    assert ".part" not in result.output and not (tmp_path / "out").exists()
+
+
+def test_a_cover_of_too_many_pixels_is_refused_before_it_is_decoded(tmp_path):
+    data = png_bytes(8, 8).replace(struct.pack(">II", 8, 8), struct.pack(">II", 20000, 20000), 1)
+    with pytest.raises(ScoreError, match=f"20000 × 20000 px; the limit is {cover.MAX_COVER_PIXELS:,} pixels"):
+        cover.check_cover(data, "x.toml", "piece.cover", "c.png")
+
+
+@pytest.mark.parametrize("kind", ["rgb", "interlaced", "jpeg"])
+def test_a_whole_cover_passes_and_embeds(tmp_path, jpeg_bytes, kind):
+    data = {"rgb": png_bytes(33, 17), "interlaced": png_bytes(33, 17, interlace=1), "jpeg": jpeg_bytes}[kind]
+    if kind == "interlaced":
+        from PIL import Image
+        import io
+        buf = io.BytesIO()
+        Image.new("RGBA", (37, 29), (1, 2, 3, 4)).save(buf, "PNG", interlace=1)
+        data = buf.getvalue()
+    image = cover.check_cover(data, "x.toml", "piece.cover")
+    assert image.width > 0
+    (tmp_path / "c.png").write_bytes(data)
+    sc = score.load(write_score(tmp_path, body('cover = "c.png"'), TEXT))
+    assert sc.piece.cover
+
+
 # ---------------------------------------------------------------- --picture without a WAV or FLAC
 
 @pytest.mark.parametrize("where", ["--format", "master.formats"])
