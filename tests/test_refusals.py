@@ -138,6 +138,44 @@ def test_a_picture_without_a_wav_or_flac_is_refused_before_any_speech(tmp_path, 
     assert not (tmp_path / "out").exists() and not cache.exists()
 
 
+# ---------------------------------------------------------------- every pause in the length estimate
+
+PAUSED_TEXT = "".join(f"Sentence number {i}.\n" for i in range(13))
+
+
+@pytest.mark.parametrize("pause", ["pause_before", "pause_after", "break"])
+def test_pauses_past_twelve_hours_are_refused_before_a_word_is_spoken(tmp_path, pause):
+    if pause == "break":
+        text, cues = PAUSED_TEXT.replace(".\n", '. <break time="3600s"/> Then.\n'), ""
+    else:
+        text = PAUSED_TEXT
+        cues = "".join(f'[[cue]]\nmatch = "Sentence number {i}."\n{pause} = 3600.0\n' for i in range(13))
+    sc = score.load(write_score(tmp_path, body(rest=cues), text))
+    cache = ClipCache(tmp_path / "cache")
+    t0 = time.perf_counter()
+    over = r"would last at least 1[23]\.\d h \(1[23]\.0 h of it pauses\); the limit is 12 h"
+    with pytest.raises(ScoreError, match=over):
+        plan.resolve(sc, cache)
+    assert cache.synthesized == cache.hits == 0 and time.perf_counter() - t0 < 2
+
+
+def test_the_estimate_takes_each_sentences_own_rate(tmp_path, monkeypatch):
+    """90,000 words are over 12 hours at 80 words a minute, not at a span's 450: the estimate lets
+    the piece go on to be spoken (here a stand-in for the speaking, which would take minutes)."""
+    text = "".join(f"Line {i} " + "word " * 8 + "end.\n" for i in range(9000))
+    span = '[voice]\nrate = 80\n[[span]]\nfrom = "Line 0 word"\nto = "Line 8999 word"\nrate = 450\n'
+    sc = score.load(write_score(tmp_path, body(rest=span), text))
+
+    class Spoken(Exception):
+        pass
+
+    def speak(*args):
+        raise Spoken()
+    monkeypatch.setattr(plan, "_speak", speak)
+    with pytest.raises(Spoken):
+        plan.resolve(sc, ClipCache(tmp_path / "cache"))
+
+
 # ---------------------------------------------------------------- nothing given as a table or a name
 
 @pytest.mark.parametrize("value, shown", [("[]", "[] (a list)"), ('""', '"" (a string)'),
