@@ -155,8 +155,8 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
     sentences = sentences_of(sc)
     if not sentences:
         raise score_error(file, "piece.text", f"{sc.text_path} has no sentences to speak")
-    if len(sentences) > score_module.MAX_CUES * 10:
-        raise score_error(file, "piece.text", f"{len(sentences)} sentences; the limit is {score_module.MAX_CUES * 10}")
+    if len(sentences) > score_module.MAX_SENTENCES:
+        raise score_error(file, "piece.text", f"{len(sentences)} sentences; the limit is {score_module.MAX_SENTENCES}")
     directions = cast.direct(sc, sentences, sc.text_path)
     _check_length_estimate(sc, sentences, directions)
     cues, total = _speak(sc, sentences, directions, cache, progress)

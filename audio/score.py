@@ -26,6 +26,7 @@ from audio.timeexpr import MAX_DURATION_S, check_time_expr
 MAX_LAYERS = 64
 MAX_CUES = 2000
 MAX_TEXT_BYTES = 1_000_000
+MAX_SENTENCES = 10 * MAX_CUES  # 20,000 sentences in a text
 
 PIECE_FIELDS = (
     Param("title", REQUIRED, "title of the piece, written into tags", kind=str),
