@@ -158,7 +158,8 @@ def _render_options(f):
                      help="Make the file loop without a seam (WAV/FLAC/OGG/Opus; MP3, M4A and M4B are refused)."),
         click.option("--duration", "duration_s", type=Duration(), metavar="LENGTH",
                      help="Long form: render this long (2h, 90m, 1:30:00); the ambience goes on."),
-        click.option("--picture", is_flag=True, help="Also draw NAME.png: waveform, timeline and spectrogram."),
+        click.option("--picture", is_flag=True, help="Also draw NAME.png: waveform, timeline and spectrogram, "
+                     "from the WAV or FLAC (one of them must be among the formats)."),
         click.option("--from", "start_s", type=Clock(), metavar="TIME",
                      help="Preview: start of the span to write ([h:]mm:ss or seconds)."),
         click.option("--to", "end_s", type=Clock(), metavar="TIME", help="Preview: end of the span to write."),
