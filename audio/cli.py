@@ -126,6 +126,9 @@ def _run(fn):
     except PieceError as e:
         click.echo(f"Error: {printable(str(e))}", err=True)
         sys.exit(e.exit_code)
+    except click.ClickException as e:  # a usage error, shown by click: its text escaped as ours is
+        e.message = printable(e.message)
+        raise
     except (KeyboardInterrupt, _Terminated) as e:
         click.echo("Interrupted: earlier outputs are left as they were.", err=True)
         sys.exit(143 if isinstance(e, _Terminated) else 130)

@@ -261,6 +261,12 @@ def test_characters_a_terminal_acts_on_are_escaped_in_every_message(tmp_path, wh
     assert ("Warning: " if where == "warning" else "Error: ") in result.stderr
 
 
+def test_a_usage_error_naming_a_file_escapes_it_too(tmp_path):
+    result = CliRunner().invoke(main, ["render", str(tmp_path / f"a{HIDDEN}.json"), "--preset", "podcast"])
+    assert result.exit_code == 2 and "--preset changes the plan" in result.stderr, result.output
+    assert "\u202e" not in result.stderr and "\x9b" not in result.stderr and r"a\u202e\x9b.json" in result.stderr
+
+
 def test_printable_escapes_only_what_does_not_print():
     assert printable("naïve 日本 שלום 🎧 a\u00a0b") == "naïve 日本 שלום 🎧 a\u00a0b"
     assert printable("a\nb\tc\x1b[2J\u2028\u200b\ue000\udcff") == r"a\nb\tc\x1b[2J\u2028\u200b\ue000\udcff"
