@@ -68,6 +68,7 @@ def damaged_covers(jpeg: bytes) -> dict:
     return {
         "png header then garbage": good[:8] + b"garbage " * 40,
         "png cut in its header": good[:30],
+        "png cut in its IHDR data": good[:26],
         "png cut in its image data": good[:len(good) // 2],
         "png without its IEND": good[:-12],
         "png image data damaged": good[:45] + bytes([good[45] ^ 0xFF]) + good[46:],
@@ -78,9 +79,9 @@ def damaged_covers(jpeg: bytes) -> dict:
     }
 
 
-@pytest.mark.parametrize("kind", ["png header then garbage", "png cut in its header", "png cut in its image data",
-                                  "png without its IEND", "png image data damaged", "png ihdr larger than its data",
-                                  "jpeg header then garbage", "jpeg cut short"])
+@pytest.mark.parametrize("kind", ["png header then garbage", "png cut in its header", "png cut in its IHDR data",
+                                  "png cut in its image data", "png without its IEND", "png image data damaged",
+                                  "png ihdr larger than its data", "jpeg header then garbage", "jpeg cut short"])
 def test_a_damaged_cover_is_refused_by_validate_naming_piece_cover(tmp_path, jpeg_bytes, kind):
     (tmp_path / "c.png").write_bytes(damaged_covers(jpeg_bytes)[kind])
     path = write_score(tmp_path, body('cover = "c.png"'), TEXT)

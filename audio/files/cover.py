@@ -15,6 +15,7 @@ from audio.errors import RenderError, score_error
 APPLE_SIDE_PX = (1400, 3000)  # Apple Podcasts artwork: square, 1400 to 3000 px a side, JPEG or PNG in RGB
 PNG_COLOUR_TYPES = {0: "grey", 2: "rgb", 3: "palette", 4: "grey+alpha", 6: "rgba"}  # PNG spec 11.2.2
 JPEG_COMPONENTS = {1: "grey", 3: "rgb", 4: "cmyk"}  # YCbCr decodes to RGB
+PNG_HEADER_BYTES = 33  # signature, then the IHDR chunk: length, type, 13 bytes of data, CRC (PNG spec 5.2, 11.2.2)
 MAX_COVER_BYTES = 16_000_000  # FLAC keeps the picture in one metadata block, of under 16 MiB (24-bit length)
 MAX_COVER_PIXELS = 36_000_000  # a cover is decoded whole to check it: 6,000 × 6,000 px at most
 
@@ -65,6 +66,8 @@ def image_of(data: bytes) -> CoverImage:
         if data.startswith(b"\x89PNG\r\n\x1a\n"):
             if data[12:16] != b"IHDR":
                 raise ValueError("a PNG signature, but no IHDR header after it")
+            if len(data) < PNG_HEADER_BYTES:
+                raise ValueError("its IHDR header is cut short")
             return CoverImage(data, "image/png", *png_info(data))
         if data.startswith(b"\xff\xd8\xff"):
             return CoverImage(data, "image/jpeg", *jpeg_info(data))
