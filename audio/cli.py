@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from audio import __version__
-from audio.errors import PieceError, ScoreError
+from audio.errors import PieceError, ScoreError, printable
 
 log = logging.getLogger("audio")
 
@@ -22,7 +22,7 @@ log = logging.getLogger("audio")
 class _Handler(logging.Handler):
     def emit(self, record):
         prefix = "Warning: " if record.levelno >= logging.WARNING else ""
-        click.echo(prefix + record.getMessage(), err=True)
+        click.echo(prefix + printable(record.getMessage()), err=True)
 
 
 def _setup_logging(verbose: int, quiet: bool):
@@ -124,8 +124,11 @@ def _run(fn):
     try:
         return fn()
     except PieceError as e:
-        click.echo(f"Error: {e}", err=True)
+        click.echo(f"Error: {printable(str(e))}", err=True)
         sys.exit(e.exit_code)
+    except click.ClickException as e:  # a usage error, shown by click: its text escaped as ours is
+        e.message = printable(e.message)
+        raise
     except (KeyboardInterrupt, _Terminated) as e:
         click.echo("Interrupted: earlier outputs are left as they were.", err=True)
         sys.exit(143 if isinstance(e, _Terminated) else 130)
@@ -158,7 +161,8 @@ def _render_options(f):
                      help="Make the file loop without a seam (WAV/FLAC/OGG/Opus; MP3, M4A and M4B are refused)."),
         click.option("--duration", "duration_s", type=Duration(), metavar="LENGTH",
                      help="Long form: render this long (2h, 90m, 1:30:00); the ambience goes on."),
-        click.option("--picture", is_flag=True, help="Also draw NAME.png: waveform, timeline and spectrogram."),
+        click.option("--picture", is_flag=True, help="Also draw NAME.png: waveform, timeline and spectrogram, "
+                     "from the WAV or FLAC (one of them must be among the formats)."),
         click.option("--from", "start_s", type=Clock(), metavar="TIME",
                      help="Preview: start of the span to write ([h:]mm:ss or seconds)."),
         click.option("--to", "end_s", type=Clock(), metavar="TIME", help="Preview: end of the span to write."),
@@ -217,6 +221,15 @@ class _Phases:
             self.bar = None
 
 
+def _check_picture(request: _Request, formats: tuple, file: str):
+    """--picture draws from the written WAV or FLAC: refused before any work when neither is written."""
+    if request.picture and not {"wav", "flac"} & set(formats):
+        from audio.errors import score_error
+        given = "--format" if request.fmts else "master.formats"
+        raise score_error(file, "--picture", f"the picture is drawn from the WAV or FLAC, and {given} gives "
+                          f"{','.join(formats)}; add wav or flac (e.g. --format {','.join(formats)},flac)")
+
+
 def _render_one(path: Path, request: _Request, cache):
     """Render one score (or a manifest's plan) and print its line: length, loudness, true peak, the
     files and their sizes."""
@@ -242,12 +255,14 @@ def _render_one(path: Path, request: _Request, cache):
         layers = [(f"layers[{i}]", lp.name) for i, lp in enumerate(plan.layers)]
         outputs.check_layer_names(layers, str(path))
         _check_outputs(request, plan.name, plan.master.formats, layers, outputs.plan_inputs(plan), str(path))
+        _check_picture(request, plan.master.formats, str(path))
     else:
         sc = score_module.with_options(score_module.load(path), preset=request.preset, mp3=request.mp3_mode,
                                        seamless=request.seamless or None, duration_s=request.duration_s,
                                        formats=request.fmts)
         _check_outputs(request, sc.name, sc.master.formats, [(la.where, la.name) for la in sc.layers],
                        outputs.score_inputs(sc), str(path))
+        _check_picture(request, sc.master.formats, str(path))
         n_sentences = len(plan_module.sentences_of(sc))
         with _bar(show, n_sentences, f"{sc.name}: speaking") as bar:
             plan = plan_module.resolve(sc, cache, progress=None if bar is None else bar.update)
@@ -369,7 +384,7 @@ def watch(score, cache_dir, **options):
             try:
                 _render_one(score, request, cache)
             except PieceError as e:
-                click.echo(f"Error: {e}", err=True)
+                click.echo(f"Error: {printable(str(e))}", err=True)
             if not request.quiet:
                 click.echo(f"Watching {', '.join(f.name for f in files)}; Ctrl-C stops.", err=True)
             watch_module.wait_for_change(files, before)

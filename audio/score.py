@@ -17,11 +17,11 @@ from pathlib import Path
 from audio import automation, effects, lexicon, markup, sources
 from audio import outputs
 from audio.errors import score_error
+from audio.files import cover as cover_image
 from audio.files import reading
-from audio.files.cover import MAX_COVER_BYTES
 from audio.files.staging import safe_name
 from audio.speech.engine import ENGINE_NAMES
-from audio.schema import REQUIRED, Param, check, read_table, show_value, suggest
+from audio.schema import REQUIRED, Param, check, kind_name, read_table, show_value, suggest
 from audio.timeexpr import MAX_DURATION_S, check_time_expr
 
 # Limits enforced before any work starts (see README, "Limits").
@@ -31,6 +31,7 @@ MAX_CHAPTERS = 999  # Vorbis comments number chapters CHAPTER001 .. CHAPTER999
 MAX_TEXT_BYTES = 1_000_000
 MAX_SCORE_BYTES = 10_000_000
 MAX_WORD_CHARS = 1000  # a word cannot be split into utterances the engine survives (clip.MAX_UTTERANCE_CHARS)
+MAX_SENTENCES = 10 * MAX_CUES  # 20,000 sentences in a text
 
 PIECE_FIELDS = (
     Param("title", REQUIRED, "title of the piece, written into tags", kind=str),
@@ -363,7 +364,7 @@ def _read_bytes(path: Path, file: str) -> bytes:
 def _parse(raw: bytes, file: str) -> dict:
     """The TOML document, its top level checked: known tables only, arrays written as arrays, a [piece]."""
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        doc = tomllib.loads(raw.decode("utf-8").removeprefix("\ufeff"))  # a BOM, as some editors save one
     except UnicodeDecodeError as e:
         raise score_error(file, "", f"not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start}") from None
     except tomllib.TOMLDecodeError as e:
@@ -489,14 +490,18 @@ def _read_layers(items: list, file: str, score_dir: Path) -> tuple:
 
 def _read_layer(item, i, file, score_dir: Path) -> Layer:
     """One [[layer]]: its keys, its generator's parameters, and any envelopes among them."""
-    named = isinstance(item, dict) and isinstance(item.get("name"), str)
+    named = isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"].strip()
     where = f'layer "{item["name"]}"' if named else f"layer[{i}]"
     if not isinstance(item, dict):
         raise score_error(file, where, f"must be a table, got {show_value(item)}")
+    if isinstance(item.get("name"), str) and not named:
+        raise score_error(file, f"{where}.name", f"must name the layer (stems, messages and anchors use it), "
+                          f"got {show_value(item['name'])}")
     item = dict(item)
-    params = item.get("params") or {}
+    params = item.get("params", {})
     if not isinstance(params, dict):
-        raise score_error(file, f"{where}.params", f"must be a table, got {show_value(params)}")
+        raise score_error(file, f"{where}.params", f"must be a table of the generator's parameters "
+                          f"(`piece sources` lists them), got {show_value(params)} ({kind_name(params)})")
     params = dict(params)
     envelopes = {key: item.pop(key) for key in ("gain_db", "pan") if automation.is_envelope(item.get(key))}
     envelopes.update({f"params.{k}": params.pop(k) for k in list(params) if automation.is_envelope(params[k])})
@@ -575,17 +580,15 @@ def check_words(text: str, file, where="piece.text"):
 
 
 def check_cover(cover: Path, file: str, where: str) -> str:
-    """A cover image must exist and be PNG or JPEG; returns its absolute path."""
+    """A cover image must exist and be a whole PNG or JPEG within the limits; returns its absolute path."""
     try:
-        with reading.open_regular(cover) as f:
-            head = f.read(8)
-            size = os.fstat(f.fileno()).st_size
+        data = reading.read_bytes(cover, cover_image.MAX_COVER_BYTES)
+    except reading.TooLarge as e:
+        raise score_error(file, where, f"the cover image {cover} is {e.size_bytes:,} bytes; the limit is "
+                          f"{e.limit_bytes:,} bytes (FLAC holds a picture of under 16 MiB)") from None
     except OSError as e:
         raise score_error(file, where, f"cannot read the cover image {cover}: {e.strerror}") from None
-    if size > MAX_COVER_BYTES:
-        raise score_error(file, where, f"the cover image {cover} is {size} bytes; the limit is {MAX_COVER_BYTES} bytes")
-    if not (head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith(b"\xff\xd8\xff")):
-        raise score_error(file, where, f"{cover} is not a PNG or JPEG image")
+    cover_image.check_cover(data, file, where, cover)
     return os.path.realpath(cover)
 
 

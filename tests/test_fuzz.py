@@ -56,7 +56,7 @@ from audio import score as score_module
 from audio import sources
 from audio.speech.cache import ClipCache
 from audio.speech.engine import VoiceSettings, get_engine
-from audio.errors import ScoreError
+from audio.errors import ScoreError, printable
 
 # ----------------------------------------------------------------------------- the base example
 
@@ -1026,6 +1026,167 @@ def test_sizes_past_the_limits_are_refused_at_load(work, cache, kind):
     outcome = run_example(folder, toml_dumps(doc).encode(), text, render_it=False, cache=cache)
     assert_property(outcome, folder)
     assert outcome.kind == "score_error" and outcome.info["stage"] == "load", (outcome.kind, outcome.detail)
+
+
+# ----------------------------------------------------------------------------- refused at load, in one printable line
+# Damaged covers, tables and names given as nothing, characters a terminal acts on, a BOM, and
+# pauses past the length limit: each is refused when the score is read (or, for pauses, before a
+# word is spoken), as a ScoreError naming its key, never later and never as another error.
+
+@lru_cache(maxsize=1)
+def jpeg_bytes() -> bytes:
+    import io
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("RGB", (24, 16), (200, 40, 10)).save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+@st.composite
+def damaged_covers(draw):
+    """(bytes, notes): a small PNG or JPEG cut short, with bytes flipped, garbage after its header
+    or after its end; sometimes left whole."""
+    data = bytearray(draw(st.sampled_from((png_bytes(), jpeg_bytes()))))
+    notes = ["png" if data[:4] == b"\x89PNG" else "jpeg"]
+    for _ in range(draw(st.integers(0, 2))):
+        op = draw(st.sampled_from(("truncate", "flip", "garbage_after_header", "append")))
+        i = draw(st.integers(0, max(0, len(data) - 1)))
+        if op == "truncate":
+            del data[i:]
+        elif op == "flip" and data:
+            data[i] ^= 1 << draw(st.integers(0, 7))
+        elif op == "garbage_after_header":
+            data = data[:draw(st.sampled_from((3, 8, 16, 33)))] + draw(st.binary(min_size=0, max_size=200))
+        else:
+            data += draw(st.binary(min_size=1, max_size=40))
+        notes.append(f"{op} @{i}")
+    return bytes(data), notes
+
+
+def _load_outcome(path: Path) -> Outcome:
+    try:
+        with time_limit(EXAMPLE_TIMEOUT_S), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            sc = score_module.load(path)
+    except ScoreError as e:
+        key = score_error_key(str(e), str(path))
+        if key is None or printable(str(e)) != str(e):
+            return Outcome("failure", "ScoreError naming no key path, or not printable", str(e))
+        return Outcome("score_error", key, str(e))
+    except Exception as e:  # noqa: BLE001 - the point of the fuzzer
+        return Outcome("failure", _signature(e), traceback.format_exc())
+    return Outcome("planned", "", "", {"score": sc})
+
+
+@given(damaged_covers())
+@settings(CI, max_examples=40)
+def test_a_cover_is_refused_at_load_or_embeds(work, cover_example):
+    from audio.files import cover, tags
+    data, notes = cover_example
+    note(f"cover: {notes}")
+    folder = _folder(work)
+    doc = detach(base_doc())
+    doc["piece"]["cover"] = "cover.png"
+    path = write_example(folder, toml_dumps(doc).encode(), BASE_TEXT)
+    (folder / "cover.png").write_bytes(data)
+    outcome = _load_outcome(path)
+    _event(f"cover: {outcome.kind}")
+    if outcome.kind == "score_error":
+        assert outcome.key == "piece.cover", outcome.detail
+        return
+    assert_property(outcome, folder)
+    cover.read_image(folder / "cover.png")  # what the ID3 and MP4 tags embed
+    flac = folder / "x.flac"
+    sf.write(str(flac), np.zeros((2205, 1), dtype=np.float32), 22050)
+    tags.write_vorbis(flac, {"title": "x"}, [], folder / "cover.png")
+
+
+NOTHING = ([], "", 0, 0.0, False, [{}], "  ")
+
+
+@given(st.integers(0, 2), st.sampled_from(("params", "name")), st.sampled_from(NOTHING))
+@settings(CI, max_examples=20)
+def test_a_table_or_a_name_given_as_nothing_is_refused_naming_it(work, index, key, value):
+    doc = base_doc()
+    doc["layer"][index][key] = value
+    note(f"layer[{index}].{key} = {value!r}")
+    if key == "name" and isinstance(value, str):
+        expected = "layer.name"
+    elif key == "params":
+        expected = "layer.params"
+    else:
+        expected = None  # a name that is not a string: refused by its kind
+    outcome = _load_outcome(write_example(_folder(work), toml_dumps(doc).encode(), BASE_TEXT))
+    assert outcome.kind == "score_error", (outcome.kind, outcome.detail)
+    assert expected is None or outcome.key == expected, outcome.detail
+
+
+HIDDEN_CHARACTERS = ("\u202e", "\x9b", "\x1b", "\u2028", "\u2029", "\u200b", "\ufeff", "\ue000", "\U000e0001",
+                     "\x85", "\u0378")
+
+
+@given(st.sampled_from(("key", "source", "voice", "match", "at", "preset")), st.sampled_from(HIDDEN_CHARACTERS),
+       st.booleans())
+@settings(CI, max_examples=30)
+def test_characters_a_terminal_acts_on_are_escaped_in_score_errors(work, where, hidden, with_bom):
+    doc = base_doc()
+    if where == "key":
+        doc["voice"][f"ra{hidden}te"] = 150
+    elif where == "source":
+        doc["layer"][0]["source"] = f"noi{hidden}se"
+    elif where == "voice":
+        doc["voice"]["name"] = f"en{hidden}-us"
+    elif where == "match":
+        doc["cue"][0]["match"] = f"Not{hidden}here."
+    elif where == "at":
+        doc["chapter"][1]["at"] = f"cue:Not{hidden}here."
+    else:
+        doc["master"]["preset"] = f"pod{hidden}cast"
+    data = toml_dumps(doc).encode()
+    note(f"{where}: {hidden!r}; BOM: {with_bom}")
+    path = write_example(_folder(work), (b"\xef\xbb\xbf" if with_bom else b"") + data, BASE_TEXT)
+    outcome = _load_outcome(path)
+    if outcome.kind == "planned":  # refused later, when the plan is made (a cue's or chapter's text)
+        try:
+            plan_module.resolve(outcome.info["score"], ClipCache())
+        except ScoreError as e:
+            outcome = Outcome("score_error", score_error_key(str(e), str(path)) or "", str(e))
+    assert outcome.kind == "score_error", (outcome.kind, outcome.detail)
+    assert hidden not in outcome.detail and printable(hidden) in outcome.detail, outcome.detail
+
+
+@given(st.integers(8, 16), st.lists(st.sampled_from(("pause_before", "pause_after", "break")), min_size=16,
+                                   max_size=16))
+@settings(CI, max_examples=12)
+def test_pauses_past_the_length_limit_are_refused_before_any_speech(work, hours, kinds):
+    """16 lines, the first ``hours`` of them with an hour's pause: a piece is either over 12 hours
+    by its pauses or well under, and a refusal must come before a word is spoken."""
+    n, pauses_s = 16, [3600.0] * hours + [0.0] * (16 - hours)
+    lines, cues = [], []
+    for i in range(n):
+        if kinds[i] == "break" and pauses_s[i]:
+            lines.append(f'Line {i} goes here. <break time="{pauses_s[i]:g}s"/> And on.')
+        else:
+            lines.append(f"Line {i} goes here.")
+            if pauses_s[i]:
+                cues.append({"match": f"Line {i} goes here.", kinds[i]: pauses_s[i]})
+    doc = {"piece": {"title": "Pauses", "text": TEXT_NAME, "sample_rate": 22050},
+           "pauses": {"lead_in": 0.2, "tail": 0.2}, "master": {"formats": ["wav"]}}
+    if cues:
+        doc["cue"] = cues
+    note(f"{n} lines; cues {cues}")
+    path = write_example(_folder(work), toml_dumps(doc).encode(), "\n".join(lines) + "\n")
+    sc = score_module.load(path)
+    cache = ClipCache()
+    try:
+        with time_limit(EXAMPLE_TIMEOUT_S):
+            p = plan_module.resolve(sc, cache)
+    except ScoreError as e:
+        _event("refused")
+        assert "would last at least" in str(e) and cache.synthesized == cache.hits == 0, str(e)
+        return
+    _event("resolved")
+    assert p.duration_s <= 12 * 3600
 
 
 # ----------------------------------------------------------------------------- bugs the fuzzer found, reproduced

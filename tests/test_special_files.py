@@ -164,14 +164,14 @@ def test_a_score_over_its_size_limit_is_refused(tmp_path):
         score.load(path)
 
 
-def test_a_cover_over_16_mib_is_refused_at_load_without_reading_it(tmp_path):
+def test_a_cover_over_its_limit_is_refused_at_load_without_reading_it(tmp_path):
     with open(tmp_path / "cover.png", "wb") as f:
         f.write(PNG)
         f.truncate(cover.MAX_COVER_BYTES + 1)  # sparse: nothing past the header is written
-    assert cover.MAX_COVER_BYTES == 16 * 1024 * 1024
+    assert cover.MAX_COVER_BYTES == 16_000_000
     path = write_score(tmp_path, BODY + 'cover = "cover.png"\n', "Hello.")
-    with pytest.raises(ScoreError, match=rf"piece\.cover: the cover image .* is {cover.MAX_COVER_BYTES + 1} bytes; "
-                                         rf"the limit is {cover.MAX_COVER_BYTES} bytes"):
+    with pytest.raises(ScoreError, match=rf"piece\.cover: the cover image .* is {cover.MAX_COVER_BYTES + 1:,} bytes; "
+                                         rf"the limit is {cover.MAX_COVER_BYTES:,} bytes"):
         score.load(path)
     with pytest.raises(RenderError, match=rf"the limit is {cover.MAX_COVER_BYTES} bytes"):
         cover.read_image(tmp_path / "cover.png")
