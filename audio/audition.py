@@ -36,8 +36,9 @@ class Said:
 
 def audition(text: str, cache: ClipCache, sc=None, voice_name: str | None = None) -> list[Said]:
     """Each sentence of ``text`` spoken through ``sc`` (a Score, or None for the defaults)."""
-    from audio.score import VOICE_FIELDS, Voice
+    from audio.score import VOICE_FIELDS, Voice, check_words
     markup.check(text, "", "TEXT")
+    check_words(text, "", "TEXT")
     voice = sc.voice if sc else Voice(**{**read_table(VOICE_FIELDS, {}, "", "voice"), "effects": ()})
     speakers = {sp.name: sp for sp in sc.speakers} if sc else {}
     sentences = script.parse(text, title_line=False, speakers=tuple(speakers))

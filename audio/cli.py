@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from audio import __version__
-from audio.errors import PieceError
+from audio.errors import PieceError, ScoreError, printable
 
 log = logging.getLogger("audio")
 
@@ -23,7 +23,7 @@ log = logging.getLogger("audio")
 class _Handler(logging.Handler):
     def emit(self, record):
         prefix = "Warning: " if record.levelno >= logging.WARNING else ""
-        click.echo(prefix + record.getMessage(), err=True)
+        click.echo(prefix + printable(record.getMessage()), err=True)
 
 
 def _setup_logging(verbose: int, quiet: bool):
@@ -164,8 +164,11 @@ def _run(fn):
     try:
         return fn()
     except PieceError as e:
-        click.echo(f"Error: {e}", err=True)
+        click.echo(f"Error: {printable(str(e))}", err=True)
         sys.exit(e.exit_code)
+    except click.ClickException as e:  # a usage error, shown by click: its text escaped as ours is
+        e.message = printable(e.message)
+        raise
     except (KeyboardInterrupt, _Terminated) as e:
         stopped = True  # stops stay ignored: one during the exit's own cleanup (atexit) is no traceback
         _ignore_stops()
@@ -202,7 +205,8 @@ def _render_options(f):
                      help="Make the file loop without a seam (WAV/FLAC/OGG/Opus; MP3, M4A and M4B are refused)."),
         click.option("--duration", "duration_s", type=Duration(), metavar="LENGTH",
                      help="Long form: render this long (2h, 90m, 1:30:00); the ambience goes on."),
-        click.option("--picture", is_flag=True, help="Also draw NAME.png: waveform, timeline and spectrogram."),
+        click.option("--picture", is_flag=True, help="Also draw NAME.png: waveform, timeline and spectrogram, "
+                     "from the WAV or FLAC (one of them must be among the formats)."),
         click.option("--from", "start_s", type=Clock(), metavar="TIME",
                      help="Preview: start of the span to write ([h:]mm:ss or seconds)."),
         click.option("--to", "end_s", type=Clock(), metavar="TIME", help="Preview: end of the span to write."),
@@ -261,11 +265,21 @@ class _Phases:
             self.bar = None
 
 
+def _check_picture(request: _Request, formats: tuple, file: str):
+    """--picture draws from the written WAV or FLAC: refused before any work when neither is written."""
+    if request.picture and not {"wav", "flac"} & set(formats):
+        from audio.errors import score_error
+        given = "--format" if request.fmts else "master.formats"
+        raise score_error(file, "--picture", f"the picture is drawn from the WAV or FLAC, and {given} gives "
+                          f"{','.join(formats)}; add wav or flac (e.g. --format {','.join(formats)},flac)")
+
+
 def _render_one(path: Path, request: _Request, cache):
     """Render one score (or a manifest's plan) and print its line: length, loudness, true peak, the
     files and their sizes."""
     from audio import export, info
     from audio import manifest as manifest_module
+    from audio import outputs
     from audio import plan as plan_module
     from audio import render as render_module
     from audio import score as score_module
@@ -282,10 +296,17 @@ def _render_one(path: Path, request: _Request, cache):
         plan.master = dataclasses.replace(plan.master, mp3=request.mp3_mode or plan.master.mp3,
                                           formats=request.fmts or plan.master.formats)
         score_module.check_master(plan.master, plan.loop, str(path))
+        layers = [(f"layers[{i}]", lp.name) for i, lp in enumerate(plan.layers)]
+        outputs.check_layer_names(layers, str(path))
+        _check_outputs(request, plan.name, plan.master.formats, layers, outputs.plan_inputs(plan), str(path))
+        _check_picture(request, plan.master.formats, str(path))
     else:
         sc = score_module.with_options(score_module.load(path), preset=request.preset, mp3=request.mp3_mode,
                                        seamless=request.seamless or None, duration_s=request.duration_s,
                                        formats=request.fmts)
+        _check_outputs(request, sc.name, sc.master.formats, [(la.where, la.name) for la in sc.layers],
+                       outputs.score_inputs(sc), str(path))
+        _check_picture(request, sc.master.formats, str(path))
         n_sentences = len(plan_module.sentences_of(sc))
         with _bar(show, n_sentences, f"{sc.name}: speaking") as bar:
             plan = plan_module.resolve(sc, cache, progress=None if bar is None else bar.update)
@@ -324,6 +345,42 @@ def _render_one(path: Path, request: _Request, cache):
              {k: round(v, 2) for k, v in manifest["timings"].items()})
 
 
+def _check_outputs(request: _Request, name: str, formats, layers: list, inputs: list, file: str):
+    """Before any audio work: the stems' names are their own, and no output replaces a file the
+    piece reads or stands where a folder is."""
+    from audio import outputs
+    if request.stems and request.start_s is None:
+        outputs.check_stem_names(layers, file)
+    paths = outputs.planned(request.out_dir, name, formats, [n for _, n in layers],
+                            preview=request.start_s is not None, stems=request.stems, picture=request.picture)
+    outputs.check(paths, inputs, file)
+
+
+def _check_names_differ(scores):
+    """Two scores of one name would write the same files, the second over the first: refuse before
+    rendering either."""
+    from audio import manifest as manifest_module
+    from audio.files.staging import safe_name
+    seen = {}
+    for path in scores:
+        if path.suffix.lower() == ".json":
+            try:
+                name = manifest_module.read(path).get("name")
+            except PieceError:
+                continue  # its render says what is wrong with it
+        else:
+            name = safe_name(path.stem, "piece")
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            first = seen[name]
+            what = "is given twice" if first.resolve() == path.resolve() else \
+                f'writes the same files as {first}, given before it (both are named "{name}")'
+            raise ScoreError(f"{what}; render scores of one name into different folders (-o), one command each",
+                             path)
+        seen[name] = path
+
+
 def _clip_cache(cache_dir):
     from audio.speech.cache import ClipCache
     return ClipCache(cache_dir / "tts" if cache_dir else None)
@@ -344,6 +401,7 @@ def render(scores, cache_dir, **options):
     request = _request(**options)
 
     def body():
+        _check_names_differ(scores)
         cache = _clip_cache(cache_dir)
         for path in scores:
             _render_one(path, request, cache)
@@ -370,7 +428,7 @@ def watch(score, cache_dir, **options):
             try:
                 _render_one(score, request, cache)
             except PieceError as e:
-                click.echo(f"Error: {e}", err=True)
+                click.echo(f"Error: {printable(str(e))}", err=True)
             if not request.quiet:
                 click.echo(f"Watching {', '.join(f.name for f in files)}; Ctrl-C stops.", err=True)
             watch_module.wait_for_change(files, before)

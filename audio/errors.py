@@ -3,7 +3,7 @@
 Only ``cli.py`` turns them into ``Error: …`` lines and exit codes.
 """
 
-import re
+import unicodedata
 
 
 class PieceError(Exception):
@@ -23,7 +23,7 @@ class ScoreError(PieceError, ValueError):
 
     def __init__(self, what: str, file="", where=""):
         self.file, self.where, self.what = str(file or ""), str(where or ""), what
-        super().__init__(_one_line(": ".join([p for p in (self.file, self.where) if p] + [what])))
+        super().__init__(printable(": ".join([p for p in (self.file, self.where) if p] + [what])))
 
     def __reduce__(self):
         return type(self), (self.what, self.file, self.where)
@@ -39,9 +39,16 @@ class TTSError(RenderError):
     """The speech engine could not speak a sentence."""
 
 
-def _one_line(text: str) -> str:
-    """Control characters (a key with a line break in it) shown escaped, so an error stays one line."""
-    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
+# Characters a terminal would act on or not show: controls (C0, DEL, C1 such as the CSI U+009B),
+# formats (the right-to-left override U+202E, zero-width ones), line and paragraph separators,
+# private-use, unassigned and lone surrogates (from a file name that is not UTF-8).
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cn", "Cs"})
+
+
+def printable(text: str) -> str:
+    """``text`` with every character of HIDDEN_CATEGORIES shown as its escape (``\\n``, ``\\x9b``,
+    ``\\u202e``), so a message prints on one line and as written; other letters are left alone."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in HIDDEN_CATEGORIES else c for c in text)
 
 
 def score_error(file, where, what) -> ScoreError:

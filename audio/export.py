@@ -54,6 +54,14 @@ FORMATS = {
     "m4b": Format("m4b", ".m4b", False, "mp4", AAC_ARGS + ("-brand", "M4B "), "ipod", loops=False),
 }
 PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
+# The rates a lossy encoder takes, in the order ffmpeg's encoders list them (libmp3lame, libopus,
+# the native AAC encoder): ffmpeg resamples any other rate to the nearest, the first listed on a tie.
+AAC_RATES_HZ = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+ENCODER_RATES_HZ = {"mp3": (44100, 48000, 32000, 22050, 24000, 16000, 11025, 12000, 8000), "opus": (48000,),
+                    "m4a": AAC_RATES_HZ, "m4b": AAC_RATES_HZ}
+ENCODER_RATE_RULES = {"mp3": "MP3 takes 22.05, 24, 32, 44.1 or 48 kHz, none higher",
+                      "opus": "Opus is always 48 kHz", "m4a": "AAC takes only its standard rates",
+                      "m4b": "AAC takes only its standard rates"}
 PODCAST_MAX_BYTES = 200_000_000  # many podcast hosts refuse a larger episode
 OGG_SERIALS = 1 << 31  # ffmpeg's serial_offset is a non-negative int
 DITHER_GRID = 1 << 16  # dither noise is drawn per 65,536-sample stretch of the piece, seeded by its index
@@ -87,6 +95,23 @@ class Delivery:
     @property
     def cover(self) -> Path | None:
         return Path(self.tags.cover) if self.tags.cover else None
+
+
+def written_rate_hz(fmt: str, rate_hz: int) -> int:
+    """The sample rate a file of ``fmt`` is written at from a master at ``rate_hz``."""
+    rates = ENCODER_RATES_HZ.get(fmt)
+    return min(rates, key=lambda r: abs(r - rate_hz)) if rates else rate_hz
+
+
+def rate_warnings(formats, rate_hz: int, file: str) -> list[str]:
+    """A warning for each format written at another sample rate than the piece's, saying why."""
+    out = []
+    for fmt in formats:
+        written = written_rate_hz(fmt, rate_hz)
+        if written != rate_hz:
+            out.append(f"{file}: piece.sample_rate: the {fmt} file is written at {written} Hz, not {rate_hz} Hz "
+                       f"({ENCODER_RATE_RULES[fmt]})")
+    return out
 
 
 # ---------------------------------------------------------------------------- PCM

@@ -21,7 +21,7 @@ import numpy as np
 from audio import manifest
 from audio.clock import clock
 from audio.errors import RenderError
-from audio.files import ffmpeg, riff
+from audio.files import ffmpeg, reading, riff
 from audio.files import tags as file_tags
 from audio.files.fsname import sndfile_name
 
@@ -47,7 +47,7 @@ def sniff(path: Path) -> str:
     """
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        with reading.open_regular(path) as f:  # a named pipe or a device is refused, not waited on
             head = f.read(16)
     except FileNotFoundError:
         raise RenderError(f"{path}: no such file") from None

@@ -42,12 +42,13 @@ from typing import TYPE_CHECKING
 
 from audio import __version__
 from audio.errors import score_error
-from audio.files import staging
+from audio.files import reading, staging
 
 if TYPE_CHECKING:
     from audio.plan import Plan
 
 REQUIRED = ("duration_s", "sample_rate", "channels", "cues", "layers")  # every manifest has these
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024  # 12 h of words at 450 wpm make about 15 MB
 RECORDED_PACKAGES = ("numpy", "scipy", "pyttsx3", "soundfile", "espeakng-loader", "imageio-ffmpeg", "mutagen")
 
 
@@ -145,9 +146,12 @@ def read(path: Path) -> dict:
     a JSON object."""
     file = str(path)
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc = json.loads(reading.read_bytes(path, MAX_MANIFEST_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise score_error(file, "", "no such manifest") from None
+    except reading.TooLarge as e:
+        raise score_error(file, "", f"the manifest is {e.size_bytes} bytes; the limit is {MAX_MANIFEST_BYTES} bytes"
+                          ) from None
     except OSError as e:
         raise score_error(file, "", f"cannot read the manifest: {e.strerror or e}") from None
     except UnicodeDecodeError as e:

@@ -12,7 +12,7 @@ import logging
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from audio import score as score_module
-from audio import automation, cast, lexicon, script, timeexpr
+from audio import automation, cast, export, lexicon, script, timeexpr
 from audio.cast import match_one
 from audio.errors import TTSError, score_error
 from audio.files import cover
@@ -155,10 +155,11 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
     sentences = sentences_of(sc)
     if not sentences:
         raise score_error(file, "piece.text", f"{sc.text_path} has no sentences to speak")
-    if len(sentences) > score_module.MAX_CUES * 10:
-        raise score_error(file, "piece.text", f"{len(sentences)} sentences; the limit is {score_module.MAX_CUES * 10}")
-    _check_length_estimate(sc, sentences)
-    cues, total = _speak(sc, sentences, cache, progress)
+    if len(sentences) > score_module.MAX_SENTENCES:
+        raise score_error(file, "piece.text", f"{len(sentences)} sentences; the limit is {score_module.MAX_SENTENCES}")
+    directions = cast.direct(sc, sentences, sc.text_path)
+    _check_length_estimate(sc, sentences, directions)
+    cues, total = _speak(sc, sentences, directions, cache, progress)
     loop = sc.loop
     duration_s = duration_s if duration_s is not None else (loop.duration if loop else None)
     if duration_s is not None:
@@ -176,7 +177,7 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
     if seam and 2 * seam >= total:
         raise score_error(file, "loop.crossfade", f"{loop.crossfade:g} s is too long for a piece of {total / sr:.2f} s; "
                           "a seamless loop's crossfade must be under half its length")
-    warnings = list(sc.warnings) + _check_cover(sc)
+    warnings = list(sc.warnings) + _check_cover(sc) + export.rate_warnings(sc.master.formats, sr, file)
 
     def time_of(expr, where):
         kind, text, offset = timeexpr.parse_time_expr(expr)
@@ -216,7 +217,7 @@ def resolve(sc: score_module.Score, cache: ClipCache, progress=None, duration_s=
                 channels=p.channels, seed=p.seed, total_samples=total + seam, duration_s=total / sr,
                 cues=cues, layers=layers, master=sc.master,
                 score_sha256=sc.sha256, engine=_engine_versions(cues), warnings=warnings,
-                chapters=_chapters(sc, sentences, cues, time_of, total, sr),
+                chapters=_chapters(sc, sentences, cues, time_of, total, sr, warnings),
                 loop=LoopSettings(bool(loop and loop.seamless), loop.crossfade if loop else 2.0),
                 tags=Tags(p.title, p.author, p.album, None if p.year is None else f"{p.year:04d}", p.genre,
                           p.comment, p.cover),
@@ -260,29 +261,43 @@ def _check_cover(sc) -> list:
     return [f"{sc.path}: piece.cover: {what}"]
 
 
-def _check_length_estimate(sc, sentences):
-    """Refuse a piece that would be over the length limit before speaking a word of it."""
+def _check_length_estimate(sc, sentences, directions):
+    """Refuse a piece that would be over the length limit before speaking a word of it: its words at
+    each sentence's rate and every pause (the text's, its <break>s, and the cues' pause_before and
+    pause_after), as the timeline will lay them."""
     words = sum(len(s.text.split()) for s in sentences)
-    p = sc.pauses
-    pause_s = {"sentence": p.sentence, "line": p.line, "paragraph": p.paragraph, "title": p.title, "end": p.tail}
     # espeak-ng was measured at 0.8-1.3x the nominal rate: 1.5x keeps the estimate on the short side
-    estimate_s = p.lead_in + words * 60.0 / (1.5 * sc.voice.rate) + sum(pause_s[s.brk] for s in sentences)
+    speech_s = sum(len(s.text.split()) * 60.0 / (1.5 * d.values["rate"]) for s, d in zip(sentences, directions))
+    pauses_s = sum((d.values.get("pause_before") or 0.0) + _pause_after_s(sc, s, d.values)
+                   for s, d in zip(sentences, directions))
+    estimate_s = sc.pauses.lead_in + speech_s + pauses_s
     if estimate_s > score_module.MAX_DURATION_S:
         raise score_error(str(sc.path), "piece.text", f"{words} words with their pauses would last at least "
-                          f"{estimate_s / 3600:.1f} h; the limit is {score_module.MAX_DURATION_S / 3600:g} h")
+                          f"{estimate_s / 3600:.1f} h ({pauses_s / 3600:.1f} h of it pauses); the limit is "
+                          f"{score_module.MAX_DURATION_S / 3600:g} h")
 
 
-def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
+def _pause_after_s(sc, s, values: dict) -> float:
+    """The seconds of silence after sentence ``s`` spoken with ``values`` (its Direction's)."""
+    if s.brk == "end":
+        return sc.pauses.tail
+    if values.get("pause_after") is not None:  # a cue's pause wins over the text's
+        return values["pause_after"]
+    pause_s = {"sentence": sc.pauses.sentence, "line": sc.pauses.line, "paragraph": sc.pauses.paragraph,
+               "title": sc.pauses.title}
+    if s.pause is not None:  # a <break> in the text: seconds, or the kind of pause it stands for
+        return pause_s[s.pause] if isinstance(s.pause, str) else s.pause
+    return pause_s[s.brk]
+
+
+def _speak(sc, sentences, directions, cache, progress) -> tuple[list, int]:
     """Every sentence's clip on a sample-exact timeline with its pauses; returns (cues, total samples)."""
     file, sr = str(sc.path), sc.piece.sample_rate
-    directions = cast.direct(sc, sentences, sc.text_path)
     voices = [d.settings() for d in directions]
     lexicon.check_used(sc.says, sentences, file)
     readings = lexicon.readings(sc.says, sentences, voices, file)
     spoken = helper.prefetch(cache, [(r.spoken, v) for r, v in zip(readings, voices)], progress)  # two at a time
 
-    pause_s = {"sentence": sc.pauses.sentence, "line": sc.pauses.line, "paragraph": sc.pauses.paragraph,
-               "title": sc.pauses.title, "end": sc.pauses.tail}
     t = round(sc.pauses.lead_in * sr)
     cues = []
     for i, (s, direction, settings, reading) in enumerate(zip(sentences, directions, voices, readings)):
@@ -300,15 +315,7 @@ def _speak(sc, sentences, cache, progress) -> tuple[list, int]:
         cues.append(CuePlan(s.index, s.text, s.line, t, n, asdict(settings), values["gain_db"],
                             t / sr, (t + n) / sr, words, list(values["effects"]),
                             spoken=reading.spoken, speaker=direction.speaker))
-        if s.brk == "end":
-            after = sc.pauses.tail
-        elif values.get("pause_after") is not None:  # a cue's pause wins over the text's
-            after = values["pause_after"]
-        elif s.pause is not None:  # a <break> in the text: seconds, or the kind of pause it stands for
-            after = pause_s[s.pause] if isinstance(s.pause, str) else s.pause
-        else:
-            after = pause_s[s.brk]
-        t += n + round(after * sr)
+        t += n + round(_pause_after_s(sc, s, values) * sr)
         if progress and i not in spoken:
             progress(1)
         if t > score_module.MAX_DURATION_S * sr:
@@ -348,12 +355,19 @@ def _repeat(cues, every: int, total: int, sr: int, file) -> list:
     return out
 
 
-def _chapters(sc, sentences, cues, time_of, total: int, sr: int) -> list:
-    """[[chapter]] tables, or one chapter per blank-line paragraph."""
+def _chapters(sc, sentences, cues, time_of, total: int, sr: int, warnings: list) -> list:
+    """[[chapter]] tables, or one chapter per blank-line paragraph (past MAX_CHAPTERS paragraphs,
+    one per so many paragraphs, with a warning)."""
     if sc.chapters:
         marks = sorted((max(0, time_of(c.at, f"{c.where}.at")), c.title) for c in sc.chapters)
     else:
         starts = [0] + [i + 1 for i, s in enumerate(sentences[:-1]) if s.brk in ("paragraph", "title")]
+        every = -(-len(starts) // score_module.MAX_CHAPTERS)
+        if every > 1:
+            warnings.append(f"{sc.path}: chapter: the text has {len(starts)} paragraphs, more than the "
+                            f"{score_module.MAX_CHAPTERS} chapters a file holds: a chapter begins every {every} "
+                            "paragraphs ([[chapter]] tables choose where)")
+            starts = starts[::every]
         marks = []
         for n, i in enumerate(starts):
             title = sentences[i].text

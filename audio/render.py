@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from audio import audibility, export, heap, loop, manifest, mixer
+from audio import audibility, export, heap, loop, manifest, mixer, outputs
 from audio.beside import Beside
 from audio.errors import RenderError
 from audio.files import diskspace, staging
@@ -64,7 +63,7 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     need = diskspace.estimate_bytes(plan, formats, stems, out_ch)
     diskspace.check_free(out_dir, *need)
     work = staging.work_dir(out_dir, plan.name)
-    staged = staging.Staged()
+    staged = staging.Staged(work)
     try:
         t0 = time.perf_counter()
         mixed = _mix(plan, cache, work, stems, progress)
@@ -88,12 +87,20 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
                          progress)
         staged.commit()  # every file into place at once: an interrupted render leaves the earlier set
     except OSError as e:
-        raise diskspace.no_space(e, out_dir, sum(need)) or RenderError(
-            f"{e.filename or out_dir}: cannot write: {e.strerror}; earlier outputs are left as they were") from None
+        raise diskspace.no_space(e, out_dir, sum(need), _left_as_they_were(staged)) or RenderError(
+            f"{e.filename or out_dir}: cannot write: {e.strerror}; {_left_as_they_were(staged)}") from None
     finally:
         staged.discard()
-        shutil.rmtree(work, ignore_errors=True)
+        staging.remove_work_dir(work)
     return result
+
+
+def _left_as_they_were(staged: staging.Staged) -> str:
+    """What a failed render did to the earlier outputs: nothing, unless a rename failed after others."""
+    if not staged.committed:
+        return "earlier outputs are left as they were"
+    return (f"{staged.committed} of {staged.committed + len(staged.pending)} outputs were already replaced, "
+            "the others are left as they were")
 
 
 def _check_request(plan: Plan, out_dir: Path, formats, picture: bool) -> tuple:
@@ -218,7 +225,7 @@ def _write_stems(stems: dict, out_dir: Path, plan: Plan, channels: int, gain_db:
     gain = 10 ** (gain_db / 20)
     written = {}
     for name, f in stems.items():
-        final = out_dir / f"{plan.name}.stem-{staging.safe_name(name, 'layer')}.wav"
+        final = outputs.stem_path(out_dir, plan.name, name)
         offset = loop.dc_offset(f) if seamless else 0.0
         with staging.atomic_path(final, staged) as tmp:
             writer = export.FloatWriter(tmp, plan.sample_rate, channels)

@@ -65,6 +65,12 @@ def show_value(v) -> str:
     return str(v)
 
 
+def kind_name(v) -> str:
+    """What kind of TOML value ``v`` is, as messages say it: "a list", "a string", "true or false"."""
+    kind = next((k for k in (bool, int, float, str, list, dict) if isinstance(v, k)), None)
+    return "a boolean" if kind is bool else KIND_NAMES[kind] if kind else f"a {type(v).__name__}"
+
+
 def suggest(word, known) -> str:
     """'; did you mean "x"?' for the closest known name, or nothing."""
     close = difflib.get_close_matches(word, list(known), n=1) if isinstance(word, str) else []

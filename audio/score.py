@@ -15,16 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audio import automation, effects, lexicon, markup, sources, tomlguard
+from audio import outputs
 from audio.errors import score_error
+from audio.files import cover as cover_image
+from audio.files import reading
 from audio.files.staging import safe_name
 from audio.speech.engine import ENGINE_NAMES
-from audio.schema import REQUIRED, Param, check, read_table, show_value, suggest
+from audio.schema import REQUIRED, Param, check, kind_name, read_table, show_value, suggest
 from audio.timeexpr import MAX_DURATION_S, check_time_expr
 
 # Limits enforced before any work starts (see README, "Limits").
 MAX_LAYERS = 64
 MAX_CUES = 2000
+MAX_CHAPTERS = 999  # Vorbis comments number chapters CHAPTER001 .. CHAPTER999
 MAX_TEXT_BYTES = 1_000_000
+MAX_SCORE_BYTES = 10_000_000
+MAX_WORD_CHARS = 1000  # a word cannot be split into utterances the engine survives (clip.MAX_UTTERANCE_CHARS)
+MAX_SENTENCES = 10 * MAX_CUES  # 20,000 sentences in a text
 
 PIECE_FIELDS = (
     Param("title", REQUIRED, "title of the piece, written into tags", kind=str),
@@ -321,6 +328,7 @@ def load(path) -> Score:
     chapters = _read_chapters(doc.get("chapter", []), file)
     cues = _read_cues(doc.get("cue", []), file)
     layers = _read_layers(doc.get("layer", []), file, path.parent)
+    outputs.check_layer_names([(layer.where, layer.name) for layer in layers], file)
     says = _read_says(doc.get("say", []), file)
     speakers = _read_speakers(doc.get("speaker", []), file)
     spans = _read_spans(doc.get("span", []), file)
@@ -328,9 +336,10 @@ def load(path) -> Score:
     explicit_voice = set(doc["voice"]) if isinstance(doc.get("voice"), dict) else set()
     voice, cues, speakers, spans = check_voices(voice, cues, speakers, spans, explicit_voice, file, path.parent)
 
-    text_path = (path.parent / piece.text).resolve()
+    text_path = Path(os.path.realpath(path.parent / piece.text))  # Path.resolve raises RuntimeError on a link loop
     text, text_bytes = read_text(text_path, file, "piece.text")
     markup.check(text, file)
+    check_words(text, file)
     sha = hashlib.sha256(raw + b"\0" + text_bytes).hexdigest()
     explicit = frozenset(f"{table}.{key}" for table in TABLES if isinstance(doc.get(table), dict)
                          for key in doc[table])
@@ -342,9 +351,12 @@ def load(path) -> Score:
 
 def _read_bytes(path: Path, file: str) -> bytes:
     try:
-        return path.read_bytes()
+        return reading.read_bytes(path, MAX_SCORE_BYTES)
     except FileNotFoundError:
         raise score_error(file, "", "score file not found") from None
+    except reading.TooLarge as e:
+        raise score_error(file, "", f"the score file is {e.size_bytes} bytes; the limit is {MAX_SCORE_BYTES} bytes"
+                          ) from None
     except OSError as e:
         raise score_error(file, "", f"cannot read score file: {e.strerror}") from None
 
@@ -352,7 +364,7 @@ def _read_bytes(path: Path, file: str) -> bytes:
 def _parse(raw: bytes, file: str) -> dict:
     """The TOML document, its top level checked: known tables only, arrays written as arrays, a [piece]."""
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        doc = tomllib.loads(raw.decode("utf-8").removeprefix("\ufeff"))  # a BOM, as some editors save one
     except UnicodeDecodeError as e:
         raise score_error(file, "", f"not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start}") from None
     except tomllib.TOMLDecodeError as e:
@@ -395,6 +407,8 @@ def _read_master(doc: dict, file: str) -> tuple[Master, Loop | None]:
 
 
 def _read_chapters(items: list, file: str) -> tuple:
+    if len(items) > MAX_CHAPTERS:
+        raise score_error(file, "chapter", f"{len(items)} chapters; the limit is {MAX_CHAPTERS}")
     chapters = tuple(Chapter(**read_table(CHAPTER_FIELDS, c, file, f"chapter[{i}]"), where=f"chapter[{i}]")
                      for i, c in enumerate(items))
     for c in chapters:
@@ -479,14 +493,18 @@ def _read_layers(items: list, file: str, score_dir: Path) -> tuple:
 
 def _read_layer(item, i, file, score_dir: Path) -> Layer:
     """One [[layer]]: its keys, its generator's parameters, and any envelopes among them."""
-    named = isinstance(item, dict) and isinstance(item.get("name"), str)
+    named = isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"].strip()
     where = f'layer "{item["name"]}"' if named else f"layer[{i}]"
     if not isinstance(item, dict):
         raise score_error(file, where, f"must be a table, got {show_value(item)}")
+    if isinstance(item.get("name"), str) and not named:
+        raise score_error(file, f"{where}.name", f"must name the layer (stems, messages and anchors use it), "
+                          f"got {show_value(item['name'])}")
     item = dict(item)
-    params = item.get("params") or {}
+    params = item.get("params", {})
     if not isinstance(params, dict):
-        raise score_error(file, f"{where}.params", f"must be a table, got {show_value(params)}")
+        raise score_error(file, f"{where}.params", f"must be a table of the generator's parameters "
+                          f"(`piece sources` lists them), got {show_value(params)} ({kind_name(params)})")
     params = dict(params)
     envelopes = {key: item.pop(key) for key in ("gain_db", "pan") if automation.is_envelope(item.get(key))}
     envelopes.update({f"params.{k}": params.pop(k) for k in list(params) if automation.is_envelope(params[k])})
@@ -496,7 +514,7 @@ def _read_layer(item, i, file, score_dir: Path) -> Layer:
     for key in ("start", "end"):
         check_time_expr(values[key], file, f"{where}.{key}")
     if isinstance(params.get("path"), str):  # files a generator reads are relative to the score
-        params["path"] = str((score_dir / params["path"]).resolve())
+        params["path"] = os.path.realpath(score_dir / params["path"])
     values["params"] = sources.check_params(values["source"], params, file, f"{where}.params")
     values["effects"] = tuple(effects.check_chain(values["effects"], file, f"{where}.effects"))
     automated = _read_envelopes(envelopes, values, file, where)
@@ -533,13 +551,13 @@ def _read_envelopes(envelopes: dict, values: dict, file, where) -> dict:
 def read_text(text_path: Path, file, where):
     """Read the piece's text as UTF-8, with clear errors for every way it can be unusable."""
     try:
-        data = text_path.read_bytes()
+        data = reading.read_bytes(text_path, MAX_TEXT_BYTES)
     except FileNotFoundError:
         raise score_error(file, where, f"text file not found: {text_path}") from None
+    except reading.TooLarge as e:
+        raise score_error(file, where, f"text is {e.size_bytes} bytes; the limit is {MAX_TEXT_BYTES} bytes") from None
     except OSError as e:
         raise score_error(file, where, f"cannot read text file {text_path}: {e.strerror}") from None
-    if len(data) > MAX_TEXT_BYTES:
-        raise score_error(file, where, f"text is {len(data)} bytes; the limit is {MAX_TEXT_BYTES} bytes")
     if b"\x00" in data:
         raise score_error(file, where, f"{text_path} looks binary (NUL byte at offset {data.index(0)}); "
                           "a text must be UTF-8 plain text")
@@ -554,15 +572,27 @@ def read_text(text_path: Path, file, where):
     return text, data
 
 
+def check_words(text: str, file, where="piece.text"):
+    """No word (a run without white space) is longer than MAX_WORD_CHARS."""
+    m = re.search(rf"\S{{{MAX_WORD_CHARS + 1},}}", text)
+    if m:
+        line = text.count("\n", 0, m.start()) + 1
+        word = m.group()
+        raise score_error(file, f"{where}: line {line}", f"a word of {len(word)} characters (at character "
+                          f"{m.start()}: {word[:20]!r}…); a word is at most {MAX_WORD_CHARS} characters")
+
+
 def check_cover(cover: Path, file: str, where: str) -> str:
-    """A cover image must exist and be PNG or JPEG; returns its absolute path."""
+    """A cover image must exist and be a whole PNG or JPEG within the limits; returns its absolute path."""
     try:
-        head = cover.read_bytes()[:8]
+        data = reading.read_bytes(cover, cover_image.MAX_COVER_BYTES)
+    except reading.TooLarge as e:
+        raise score_error(file, where, f"the cover image {cover} is {e.size_bytes:,} bytes; the limit is "
+                          f"{e.limit_bytes:,} bytes (FLAC holds a picture of under 16 MiB)") from None
     except OSError as e:
         raise score_error(file, where, f"cannot read the cover image {cover}: {e.strerror}") from None
-    if not (head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith(b"\xff\xd8\xff")):
-        raise score_error(file, where, f"{cover} is not a PNG or JPEG image")
-    return str(cover.resolve())
+    cover_image.check_cover(data, file, where, cover)
+    return os.path.realpath(cover)
 
 
 def check_master(master: Master, loop: Loop | None, file: str):

@@ -225,7 +225,7 @@ def test_picture_draws_a_png_beside_the_render(good, tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "tiny.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = run("render", good, "-o", tmp_path / "b", "--format", "mp3", "--picture")
-    assert result.exit_code == 1 and "WAV or FLAC" in result.output
+    assert result.exit_code == 2 and "WAV or FLAC" in result.output
     assert not list((tmp_path / "b").glob("*.mp3"))  # refused before any work
 
 

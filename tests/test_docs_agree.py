@@ -88,3 +88,72 @@ def test_make_clean_removes_everything_a_render_writes_and_keeps_the_folder(tmp_
         (out / f"x.{suffix}").write_text("")
     subprocess.run(["make", "-s", "clean"], cwd=tmp_path, check=True, capture_output=True)
     assert [p.name for p in out.iterdir()] == [".gitkeep"]
+
+
+# ---------------------------------------------------------------- the README's limits and the code's
+
+def limits_section() -> str:
+    section = README.split("### Limits", 1)[1].split("\n### ", 1)[0]
+    return " ".join(section.split())
+
+
+def documented_limits() -> dict:
+    """Each limit constant the code enforces, and the words the README's Limits section gives it."""
+    from audio import effects, manifest, markup, timeexpr, tomlguard
+    from audio.files import cover
+    from audio.sources import sample
+    from audio.speech import clip
+    rates = next(f for f in score.PIECE_FIELDS if f.name == "sample_rate")
+    return {
+        "MAX_DURATION_S": f"at most {timeexpr.MAX_DURATION_S / 3600:g} hours",
+        "MAX_TEXT_BYTES": f"at most {score.MAX_TEXT_BYTES:,} bytes of UTF-8",
+        "MAX_SENTENCES": f"at most {score.MAX_SENTENCES:,} sentences",
+        "MAX_LAYERS": f"at most {score.MAX_LAYERS} layers",
+        "MAX_CUES": f"at most {score.MAX_CUES:,} cues, and at most {score.MAX_CUES:,} each of `[[say]]`, "
+                    "`[[speaker]]` and `[[span]]`",
+        "sample_rate": f"sample rates {rates.min:,} to {rates.max:,} Hz",
+        "MAX_BREAK_S": f"a `<break>` is at most {markup.MAX_BREAK_S:,.0f} s",
+        "MAX_SAMPLE_S": f"at most {sample.MAX_SAMPLE_S:.0f} s",
+        "MAX_COVER_BYTES": f"at most {cover.MAX_COVER_BYTES:,} bytes",
+        "MAX_COVER_PIXELS": f"{cover.MAX_COVER_PIXELS:,} pixels",
+        "MAX_SCORE_BYTES": f"a score file is at most {score.MAX_SCORE_BYTES:,} bytes",
+        "MAX_MANIFEST_BYTES": f"at most {manifest.MAX_MANIFEST_BYTES // 2**20} MiB",
+        "MAX_WORD_CHARS": f"is at most {score.MAX_WORD_CHARS:,} characters",
+        "MAX_UTTERANCE_CHARS": f"clause chunks of at most {clip.MAX_UTTERANCE_CHARS:,} characters",
+        "MAX_CHAPTERS": f"at most {score.MAX_CHAPTERS} `[[chapter]]` tables",
+        "MAX_CHAIN_EFFECTS": f"an effect chain holds at most {effects.MAX_CHAIN_EFFECTS} effects",
+        "MAX_NESTING": f"nest at most {tomlguard.MAX_NESTING} levels deep",
+        "MAX_DIGITS": f"has at most {tomlguard.MAX_DIGITS} digits",
+    }
+
+
+# MAX_ constants that are not limits on what a user gives: how the code works inside, or a warning
+NOT_LIMITS = {
+    "MAX_OVERSHOOT": "the true-peak meter's worst-case interpolation gain",
+    "MAX_GAIN_ATTEMPTS": "passes of the loudness search",
+    "MAX_PIECE": "the convolver's partition sizes",
+    "MAX_CALL": "the convolver's block per call",
+    "MAX_CHARS": "piper speaks a longer text in chunks, it is not refused",
+    "PODCAST_MAX_BYTES": "a larger MP3 is a warning, not a refusal",
+    "MAX_BOOST": "the noise filter's level correction",
+    "MARKER_MAX_BYTES": "the size of the marker a render's work folder holds, which the sweep reads",
+    "UINT32_MAX": "a file format's field (ID3 chapter times, RIFF sizes); 12 hours are well inside it",
+}
+
+
+def test_the_readme_limits_give_every_limit_the_code_enforces_with_its_value():
+    section = limits_section()
+    for name, words in documented_limits().items():
+        assert words in section, (name, words)
+
+
+def test_every_max_constant_in_the_code_is_a_documented_limit_or_said_not_to_be_one():
+    found = {}
+    for path in (REPO / "audio").rglob("*.py"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = re.match(r"\s*([A-Z][A-Z0-9_]*(?:\s*,\s*[A-Z][A-Z0-9_]*)*)\s*=(?!=)", line)
+            if m:
+                found.update({name.strip(): path.name for name in m.group(1).split(",") if "MAX" in name})
+    unknown = {name: where for name, where in found.items() if name not in documented_limits()
+               and name not in NOT_LIMITS}
+    assert not unknown, f"limits missing from the README's Limits (and from documented_limits here): {unknown}"

@@ -92,26 +92,40 @@ def test_a_discarded_set_leaves_the_earlier_files(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def a_finished_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
+KILLED_RENDER = """
+import os, sys
+from pathlib import Path
+from audio.files import staging
+out, stem = Path(sys.argv[1]), sys.argv[2]
+work = staging.work_dir(out, stem)
+(work / "mix.f32").write_bytes(bytes(8))
+staged = staging.Staged(work)
+staging.write_text(out / f"{stem}.wav", "partial", staged)
+os._exit(0)  # as if killed: nothing cleaned up
+"""
+
+
+def a_killed_render(folder: Path, stem: str = "piece") -> set:
+    """What a render of ``stem`` killed after staging a file leaves in ``folder``: its names."""
+    before = set(os.listdir(folder))
+    subprocess.run([sys.executable, "-c", KILLED_RENDER, str(folder), stem], check=True)
+    return set(os.listdir(folder)) - before
 
 
 def test_the_sweep_removes_what_a_killed_render_left_and_keeps_a_running_ones(tmp_path):
-    dead = a_finished_pid()
-    (tmp_path / f".piece.wav.{dead}.x1y2.part").write_bytes(b"partial")
-    (tmp_path / f".piece.{dead}.abc123").mkdir()
-    (tmp_path / f".piece.{dead}.abc123" / "mix.f32").write_bytes(b"\0" * 8)
+    left = a_killed_render(tmp_path)
+    others = a_killed_render(tmp_path, "piece-final")  # another piece's, its name starting alike
     mine = staging.work_dir(tmp_path, "piece")
-    (tmp_path / f".other.wav.{dead}.x1y2.part").write_bytes(b"another piece's")
+    mine_staged = staging.Staged(mine)
+    staging.write_text(tmp_path / "piece.flac", "still being made", mine_staged)
     (tmp_path / "piece.wav").write_bytes(b"the finished file")
 
     removed = staging.clean_stale(tmp_path, "piece")
 
-    assert sorted(removed) == [f".piece.{dead}.abc123", f".piece.wav.{dead}.x1y2.part"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [mine.name, f".other.wav.{dead}.x1y2.part", "piece.wav"])
+    assert len(left) == 2 and sorted(removed) == sorted(left)
+    assert set(os.listdir(tmp_path)) == {mine.name, mine_staged.temporary(tmp_path / "piece.flac").name,
+                                         *others, "piece.wav"}
+    assert (mine / staging.MARKER).exists()
 
 
 @pytest.mark.parametrize("name, fallback, cleaned", [

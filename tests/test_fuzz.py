@@ -56,7 +56,7 @@ from audio import score as score_module
 from audio import sources
 from audio.speech.cache import ClipCache
 from audio.speech.engine import VoiceSettings, get_engine
-from audio.errors import ScoreError
+from audio.errors import ScoreError, printable
 
 # ----------------------------------------------------------------------------- the base example
 
@@ -968,6 +968,229 @@ def test_renders_meet_the_master_targets_or_fail_with_a_score_error(work, cache,
     assert_property(outcome, folder)
 
 
+# ----------------------------------------------------------------------------- special files and sizes
+# Files that are not regular files where the score names one (a named pipe would block for good,
+# /dev/zero never ends, a symlink loop raised RuntimeError), and what is bounded below what the
+# engine and the tag formats survive: the longest word, the most chapters, the longest chain.
+
+SPECIAL_FILES = ("fifo", "/dev/zero", "link-loop", "folder")
+
+
+def special_file(folder: Path, kind: str) -> str:
+    """A path of ``kind`` in ``folder``, as the score names it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(folder / "special")
+    elif kind == "link-loop":
+        (folder / "special").symlink_to(folder / "special-too")
+        (folder / "special-too").symlink_to(folder / "special")
+    elif kind == "folder":
+        (folder / "special").mkdir()
+    return "/dev/zero" if kind == "/dev/zero" else "special"
+
+
+@pytest.mark.parametrize("key", ["text", "cover", "sample"])
+@pytest.mark.parametrize("kind", SPECIAL_FILES)
+def test_special_files_the_score_names_are_refused_at_load(work, cache, kind, key):
+    folder = _folder(work)
+    doc, name = base_doc(), special_file(folder, kind)
+    if key == "text":
+        doc["piece"]["text"] = name
+    elif key == "cover":
+        doc["piece"]["cover"] = name
+    else:
+        doc["layer"].append({"name": "clip", "source": "sample", "params": {"path": name}})
+    outcome = run_example(folder, toml_dumps(doc).encode(), BASE_TEXT, render_it=False, cache=cache, timeout_s=20)
+    assert_property(outcome, folder)
+    assert outcome.kind == "score_error" and outcome.info["stage"] == "load", (outcome.kind, outcome.detail)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "folder"])
+def test_a_special_file_as_the_score_is_a_score_error(work, kind):
+    folder = _folder(work)
+    path = folder / special_file(folder, kind)
+    with time_limit(20), pytest.raises(ScoreError, match="cannot read score file"):
+        score_module.load(path)
+
+
+SIZE_EXAMPLES = {
+    "long-word": lambda doc: (doc, "Night Shift\nA " + "w" * (score_module.MAX_WORD_CHARS + 1) + " word.\n"),
+    "many-chapters": lambda doc: ({**doc, "chapter": [{"title": f"c{i}", "at": i * 0.001}
+                                                      for i in range(score_module.MAX_CHAPTERS + 1)]}, BASE_TEXT),
+    "long-chain": lambda doc: ({**doc, "voice": {**doc["voice"], "effects": [{"effect": "eq"}] * 17}}, BASE_TEXT),
+}
+
+
+@pytest.mark.parametrize("kind", SIZE_EXAMPLES)
+def test_sizes_past_the_limits_are_refused_at_load(work, cache, kind):
+    doc, text = SIZE_EXAMPLES[kind](base_doc())
+    folder = _folder(work)
+    outcome = run_example(folder, toml_dumps(doc).encode(), text, render_it=False, cache=cache)
+    assert_property(outcome, folder)
+    assert outcome.kind == "score_error" and outcome.info["stage"] == "load", (outcome.kind, outcome.detail)
+
+
+# ----------------------------------------------------------------------------- refused at load, in one printable line
+# Damaged covers, tables and names given as nothing, characters a terminal acts on, a BOM, and
+# pauses past the length limit: each is refused when the score is read (or, for pauses, before a
+# word is spoken), as a ScoreError naming its key, never later and never as another error.
+
+@lru_cache(maxsize=1)
+def jpeg_bytes() -> bytes:
+    import io
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("RGB", (24, 16), (200, 40, 10)).save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+@st.composite
+def damaged_covers(draw):
+    """(bytes, notes): a small PNG or JPEG cut short, with bytes flipped, garbage after its header
+    or after its end; sometimes left whole."""
+    data = bytearray(draw(st.sampled_from((png_bytes(), jpeg_bytes()))))
+    notes = ["png" if data[:4] == b"\x89PNG" else "jpeg"]
+    for _ in range(draw(st.integers(0, 2))):
+        op = draw(st.sampled_from(("truncate", "flip", "garbage_after_header", "append")))
+        i = draw(st.integers(0, max(0, len(data) - 1)))
+        if op == "truncate":
+            del data[i:]
+        elif op == "flip" and data:
+            data[i] ^= 1 << draw(st.integers(0, 7))
+        elif op == "garbage_after_header":
+            data = data[:draw(st.sampled_from((3, 8, 16, 33)))] + draw(st.binary(min_size=0, max_size=200))
+        else:
+            data += draw(st.binary(min_size=1, max_size=40))
+        notes.append(f"{op} @{i}")
+    return bytes(data), notes
+
+
+def _load_outcome(path: Path) -> Outcome:
+    try:
+        with time_limit(EXAMPLE_TIMEOUT_S), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            sc = score_module.load(path)
+    except ScoreError as e:
+        key = score_error_key(str(e), str(path))
+        if key is None or printable(str(e)) != str(e):
+            return Outcome("failure", "ScoreError naming no key path, or not printable", str(e))
+        return Outcome("score_error", key, str(e))
+    except Exception as e:  # noqa: BLE001 - the point of the fuzzer
+        return Outcome("failure", _signature(e), traceback.format_exc())
+    return Outcome("planned", "", "", {"score": sc})
+
+
+@given(damaged_covers())
+@settings(CI, max_examples=40)
+def test_a_cover_is_refused_at_load_or_embeds(work, cover_example):
+    from audio.files import cover, tags
+    data, notes = cover_example
+    note(f"cover: {notes}")
+    folder = _folder(work)
+    doc = detach(base_doc())
+    doc["piece"]["cover"] = "cover.png"
+    path = write_example(folder, toml_dumps(doc).encode(), BASE_TEXT)
+    (folder / "cover.png").write_bytes(data)
+    outcome = _load_outcome(path)
+    _event(f"cover: {outcome.kind}")
+    if outcome.kind == "score_error":
+        assert outcome.key == "piece.cover", outcome.detail
+        return
+    assert_property(outcome, folder)
+    cover.read_image(folder / "cover.png")  # what the ID3 and MP4 tags embed
+    flac = folder / "x.flac"
+    sf.write(str(flac), np.zeros((2205, 1), dtype=np.float32), 22050)
+    tags.write_vorbis(flac, {"title": "x"}, [], folder / "cover.png")
+
+
+NOTHING = ([], "", 0, 0.0, False, [{}], "  ")
+
+
+@given(st.integers(0, 2), st.sampled_from(("params", "name")), st.sampled_from(NOTHING))
+@settings(CI, max_examples=20)
+def test_a_table_or_a_name_given_as_nothing_is_refused_naming_it(work, index, key, value):
+    doc = base_doc()
+    doc["layer"][index][key] = value
+    note(f"layer[{index}].{key} = {value!r}")
+    if key == "name" and isinstance(value, str):
+        expected = "layer.name"
+    elif key == "params":
+        expected = "layer.params"
+    else:
+        expected = None  # a name that is not a string: refused by its kind
+    outcome = _load_outcome(write_example(_folder(work), toml_dumps(doc).encode(), BASE_TEXT))
+    assert outcome.kind == "score_error", (outcome.kind, outcome.detail)
+    assert expected is None or outcome.key == expected, outcome.detail
+
+
+HIDDEN_CHARACTERS = ("\u202e", "\x9b", "\x1b", "\u2028", "\u2029", "\u200b", "\ufeff", "\ue000", "\U000e0001",
+                     "\x85", "\u0378")
+
+
+@given(st.sampled_from(("key", "source", "voice", "match", "at", "preset")), st.sampled_from(HIDDEN_CHARACTERS),
+       st.booleans())
+@settings(CI, max_examples=30)
+def test_characters_a_terminal_acts_on_are_escaped_in_score_errors(work, where, hidden, with_bom):
+    doc = base_doc()
+    if where == "key":
+        doc["voice"][f"ra{hidden}te"] = 150
+    elif where == "source":
+        doc["layer"][0]["source"] = f"noi{hidden}se"
+    elif where == "voice":
+        doc["voice"]["name"] = f"en{hidden}-us"
+    elif where == "match":
+        doc["cue"][0]["match"] = f"Not{hidden}here."
+    elif where == "at":
+        doc["chapter"][1]["at"] = f"cue:Not{hidden}here."
+    else:
+        doc["master"]["preset"] = f"pod{hidden}cast"
+    data = toml_dumps(doc).encode()
+    note(f"{where}: {hidden!r}; BOM: {with_bom}")
+    path = write_example(_folder(work), (b"\xef\xbb\xbf" if with_bom else b"") + data, BASE_TEXT)
+    outcome = _load_outcome(path)
+    if outcome.kind == "planned":  # refused later, when the plan is made (a cue's or chapter's text)
+        try:
+            plan_module.resolve(outcome.info["score"], ClipCache())
+        except ScoreError as e:
+            outcome = Outcome("score_error", score_error_key(str(e), str(path)) or "", str(e))
+    assert outcome.kind == "score_error", (outcome.kind, outcome.detail)
+    assert hidden not in outcome.detail and printable(hidden) in outcome.detail, outcome.detail
+
+
+@given(st.integers(8, 16), st.lists(st.sampled_from(("pause_before", "pause_after", "break")), min_size=16,
+                                   max_size=16))
+@settings(CI, max_examples=12)
+def test_pauses_past_the_length_limit_are_refused_before_any_speech(work, hours, kinds):
+    """16 lines, the first ``hours`` of them with an hour's pause: a piece is either over 12 hours
+    by its pauses or well under, and a refusal must come before a word is spoken."""
+    n, pauses_s = 16, [3600.0] * hours + [0.0] * (16 - hours)
+    lines, cues = [], []
+    for i in range(n):
+        if kinds[i] == "break" and pauses_s[i]:
+            lines.append(f'Line {i} goes here. <break time="{pauses_s[i]:g}s"/> And on.')
+        else:
+            lines.append(f"Line {i} goes here.")
+            if pauses_s[i]:
+                cues.append({"match": f"Line {i} goes here.", kinds[i]: pauses_s[i]})
+    doc = {"piece": {"title": "Pauses", "text": TEXT_NAME, "sample_rate": 22050},
+           "pauses": {"lead_in": 0.2, "tail": 0.2}, "master": {"formats": ["wav"]}}
+    if cues:
+        doc["cue"] = cues
+    note(f"{n} lines; cues {cues}")
+    path = write_example(_folder(work), toml_dumps(doc).encode(), "\n".join(lines) + "\n")
+    sc = score_module.load(path)
+    cache = ClipCache()
+    try:
+        with time_limit(EXAMPLE_TIMEOUT_S):
+            p = plan_module.resolve(sc, cache)
+    except ScoreError as e:
+        _event("refused")
+        assert "would last at least" in str(e) and cache.synthesized == cache.hits == 0, str(e)
+        return
+    _event("resolved")
+    assert p.duration_s <= 12 * 3600
+
+
 # ----------------------------------------------------------------------------- bugs the fuzzer found, reproduced
 
 def _repro(work, cache, toml_text: str, text=BASE_TEXT, render_it=True):
@@ -1150,3 +1373,96 @@ def test_any_file_name_goes_into_a_manifest_and_reads_back(work, name):
     manifest.write(path, {"score": score, score: [score]})
     doc = json.loads(path.read_bytes())
     assert os.fsencode(doc["score"]) == name and doc[score] == [score]
+
+
+# ----------------------------------------------------------------------------- the output folder: nothing lost
+# Kinds: hidden entries beside the outputs named like a killed render's leftovers (a user's folder
+# with files in it, .bak, another piece's name with a common prefix, huge numbers, our own pattern
+# with a forged marker or none, links); a folder where an output goes; an output named like one of
+# the score's inputs. The property: the render ends 0, or with one Error: line (exit 1 or 2) and no
+# traceback; every planted entry is as it was; a failed render leaves the earlier outputs.
+
+FOLDER_STEM = "piece"
+FOLDER_SCORE = MINIMAL + '[[layer]]\nname = "room"\nsource = "server_hum"\n[pauses]\nlead_in = 0.2\ntail = 0.2\n'
+
+
+@st.composite
+def hostile_entries(draw):
+    """(name, kind, payload) entries to plant in the output folder."""
+    from audio.files import staging
+    prefix = draw(st.sampled_from([FOLDER_STEM, f"{FOLDER_STEM}-final", f"{FOLDER_STEM}.wav", f"{FOLDER_STEM}.a",
+                                   "other"]))
+    number = draw(st.one_of(st.integers(0, 4_194_304), st.just(os.getpid()), st.just(10 ** 20),
+                            st.text("0123456789", min_size=1, max_size=30)))
+    tail = draw(st.sampled_from(["d", "bak", "part", "mp3", "0123456789abcdef", "0123456789abcdef.x1y2z3w4.part",
+                                 "deadbeefdeadbeef"]))
+    kind = draw(st.sampled_from(["file", "folder", "marked folder", "link"]))
+    marker = draw(st.sampled_from([  # none is this folder's own: another piece's, another token's, a user's
+        f"a piece render's work folder\nstem {FOLDER_STEM}-final\ntoken {number}.{tail}\n",
+        f"a piece render's work folder\nstem {FOLDER_STEM}\ntoken 1.0123456789abcdef\n", "notes\n", ""]))
+    return f".{prefix}.{number}.{tail}", kind, marker if kind == "marked folder" else staging.MARKER
+
+
+def plant(out: Path, entries) -> None:
+    for name, kind, payload in entries:
+        path = out / name
+        if path.exists() or path.is_symlink():
+            continue
+        if kind == "file":
+            path.write_text("the user's\n")
+        elif kind == "link":
+            path.symlink_to(out.parent / TEXT_NAME)
+        else:
+            path.mkdir()
+            (path / "x").write_text("the user's\n")
+            if kind == "marked folder":
+                (path / "piece-render").write_text(payload)
+
+
+def snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): None if p.is_dir() or p.is_symlink() else p.read_bytes()
+            for p in sorted(folder.rglob("*"))}
+
+
+@given(st.lists(hostile_entries(), min_size=1, max_size=4),
+       st.sampled_from([None, "piece.wav", "piece.srt", "piece.json"]),
+       st.sampled_from([None, "piece.srt", "piece.chapters.json", "piece.vtt"]))
+@settings(CI, max_examples=10)
+def test_a_render_never_changes_what_it_did_not_write_in_its_folder(work, cache, entries, in_the_way, text_name):
+    from click.testing import CliRunner
+
+    from audio.cli import main
+    folder = _folder(work)
+    score = folder / SCORE_NAME
+    score.write_text(FOLDER_SCORE)
+    (folder / TEXT_NAME).write_text(BASE_TEXT)
+    out = folder / "out"
+    first = CliRunner().invoke(main, ["render", str(score), "-o", str(out), "-q"])
+    assert first.exit_code == 0, first.output
+    if text_name:  # the text named as an output, and the render into its folder
+        (folder / text_name).write_text(BASE_TEXT)
+        score.write_text(FOLDER_SCORE.replace(TEXT_NAME, text_name))
+        out = folder
+    plant(out, entries)
+    if in_the_way and in_the_way != text_name:
+        with contextlib.suppress(FileNotFoundError):
+            (out / in_the_way).unlink()
+        (out / in_the_way).mkdir(exist_ok=True)
+    before = snapshot(folder)
+    result = CliRunner().invoke(main, ["render", str(score), "-o", str(out), "-q"])
+    note(f"exit {result.exit_code}: {result.output!r}")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.splitlines()
+    if text_name:
+        assert result.exit_code == 2 and len(lines) == 1 and "which the piece reads" in lines[0]
+    elif in_the_way and in_the_way != text_name:
+        assert result.exit_code == 1 and len(lines) == 1 and "a folder is in the way" in lines[0]
+    else:
+        assert result.exit_code == 0 and lines == [], result.output
+    after = snapshot(folder)
+    planted = {k: v for k, v in before.items() if Path(k).name.startswith(".") or "/." in k}
+    assert {k: after.get(k, "gone") for k in planted} == planted
+    if result.exit_code:
+        assert after == before
+    else:
+        assert not {k for k in after if k not in before and Path(k).name.startswith(".")}

@@ -141,9 +141,6 @@ main(sys.argv[1:], prog_name="piece")
 """
 
 
-@pytest.mark.xfail(strict=True, reason="Staged.commit holds SIGTERM back in the main thread only: the signal "
-                   "goes to another thread (espeak-ng's, BLAS's), and Python raises it in the main thread "
-                   "between two renames")
 def test_a_signal_during_the_final_renames_waits_for_the_last_one(first_render):
     folder, out, before = first_render
     score = write_score(folder, BODY.format(seed=2), TEXT)

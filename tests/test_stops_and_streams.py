@@ -36,10 +36,11 @@ INTERRUPTED = "Interrupted: earlier outputs are left as they were.\n"
 # render's removal of its work folder (its cleanup after a stop) and the last exit callback (after
 # espeak-ng's release). The test sends its second Ctrl-C at each.
 HOLD_IN_CLEANUP = """
-import atexit, shutil, sys, time
+import atexit, sys, time
 from pathlib import Path
+from audio.files import staging
 folder = Path(sys.argv.pop(1))
-rmtree = shutil.rmtree
+remove_work_dir = staging.remove_work_dir
 
 def hold(name):
     (folder / name).touch()
@@ -47,12 +48,11 @@ def hold(name):
     while not (folder / f"{name}.go").exists() and time.monotonic() < deadline:
         time.sleep(0.001)
 
-def remove(path, *args, **kwargs):
-    if Path(path).name.startswith(".piece."):
-        hold("cleaning")
-    rmtree(path, *args, **kwargs)
+def remove(work):
+    hold("cleaning")
+    remove_work_dir(work)
 
-shutil.rmtree = remove
+staging.remove_work_dir = remove
 atexit.register(hold, "exiting")  # registered first, so called last
 from audio.cli import main
 main(sys.argv[1:], prog_name="piece")
@@ -64,12 +64,16 @@ def test_ctrl_c_during_the_cleanup_and_the_exit_is_one_line_exit_130(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-c", HOLD_IN_CLEANUP, str(tmp_path), "render", str(score), "-o",
                              str(out), "-q"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until(lambda: "mix.f32" in work_files(out), proc)
-    proc.send_signal(signal.SIGINT)
-    for stage in ("cleaning", "exiting"):
-        wait_until((tmp_path / stage).exists, proc, timeout_s=60)
-        proc.send_signal(signal.SIGINT)  # Ctrl-C again, while it cleans up
-        (tmp_path / f"{stage}.go").touch()
+    try:
+        wait_until(lambda: "mix.f32" in work_files(out), proc)
+        proc.send_signal(signal.SIGINT)
+        for stage in ("cleaning", "exiting"):
+            wait_until((tmp_path / stage).exists, proc, timeout_s=60)
+            proc.send_signal(signal.SIGINT)  # Ctrl-C again, while it cleans up
+            (tmp_path / f"{stage}.go").touch()
+    finally:
+        (tmp_path / "cleaning.go").touch()
+        (tmp_path / "exiting.go").touch()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err == INTERRUPTED, err
     assert leftovers(out) == [] and list(out.iterdir()) == []

@@ -47,12 +47,14 @@ def check_free(out_dir: Path, work_bytes: int, output_bytes: int):
                           f"{megabytes(output_bytes)} of outputs) and {megabytes(free)} are free there")
 
 
-def no_space(error: OSError, out_dir: Path, need_bytes: int) -> RenderError | None:
-    """The one line for a full disk met while writing, or None for another error."""
+def no_space(error: OSError, out_dir: Path, need_bytes: int,
+             earlier: str = "earlier outputs are left as they were") -> RenderError | None:
+    """The one line for a full disk met while writing, or None for another error; ``earlier`` says
+    what became of the earlier outputs."""
     if error.errno != errno.ENOSPC:
         return None
     return RenderError(f"no space left on device writing {error.filename or out_dir} (about {megabytes(need_bytes)} "
-                       f"needed in {out_dir}); earlier outputs are left as they were")
+                       f"needed in {out_dir}); {earlier}")
 
 
 def full(path) -> OSError:

@@ -34,6 +34,7 @@ WAV_INFO = {"title": (b"INAM", "title"), "artist": (b"IART", "artist"), "album":
             "genre": (b"IGNR", "genre")}  # tag → (RIFF INFO id, soundfile's name for it)
 FRONT_COVER = 3  # APIC / FLAC picture type "Cover (front)"
 YEAR_PATTERN = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
+ID3_TOC_ENTRIES = 255  # a CTOC frame's entry count is one byte (ID3v2 Chapter Frame Addendum)
 VORBIS_CHAPTER_KEY = re.compile(r"CHAPTER\d+(NAME|URL)?", re.IGNORECASE)
 VORBIS_CHAPTER = re.compile(r"CHAPTER(\d+)")
 CHAPTER_TIME = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)")
@@ -136,7 +137,10 @@ def write_id3(path, tags, chapters, cover: Path | None = None):
     ``eng``, empty description), TCON genre, APIC front cover (mime told from the image bytes).
     Chapters become CHAP frames ``chp0``, ``chp1``, … (start/end in ms, byte offsets unused =
     0xFFFFFFFF, one TIT2 sub-frame each) listed in order by one CTOC ``toc`` frame flagged
-    top-level and ordered. Earlier CHAP/CTOC frames (and APIC, when a cover is given) are replaced.
+    top-level and ordered. A CTOC counts its entries in one byte: past 255 chapters, ``toc`` lists
+    ordered CTOCs ``toc0``, ``toc1``, … ("Chapters 1–255", …) of 255 chapters each, as the
+    addendum's nested tables allow. Earlier CHAP/CTOC frames (and APIC, when a cover is given) are
+    replaced.
     """
     from mutagen import MutagenError
     from mutagen import id3 as id3_frames
@@ -171,6 +175,15 @@ def write_id3(path, tags, chapters, cover: Path | None = None):
             subs = [TIT2(encoding=id3_encoding(title), text=[title])] if title else []
             id3.add(CHAP(element_id=element_id, start_time=start_ms, end_time=end_ms,
                          start_offset=UINT32_MAX, end_offset=UINT32_MAX, sub_frames=subs))
+        if len(ids) > ID3_TOC_ENTRIES:  # nested tables of contents, each listing at most 255
+            groups = [ids[i:i + ID3_TOC_ENTRIES] for i in range(0, len(ids), ID3_TOC_ENTRIES)]
+            tables = [f"toc{k}" for k in range(len(groups))]
+            for k, (table, group) in enumerate(zip(tables, groups)):
+                first = k * ID3_TOC_ENTRIES + 1
+                label = f"Chapters {first}–{first + len(group) - 1}"
+                id3.add(CTOC(element_id=table, flags=CTOCFlags.ORDERED, child_element_ids=group,
+                             sub_frames=[TIT2(encoding=id3_encoding(label), text=[label])]))
+            ids = tables
         if ids:
             id3.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
                          child_element_ids=ids, sub_frames=[]))
@@ -209,6 +222,23 @@ def chap_frames_in_time_order(path: Path):
         f.write(b"".join(next(in_order) if fr[:4] == b"CHAP" else fr for fr in frames))
 
 
+def toc_order(top, tocs, chaps) -> list[str]:
+    """The chapter ids a table of contents lists, with those of the tables nested in it in their
+    places (each table once, however the file links them)."""
+    by_id = {toc.element_id: toc for toc in tocs}
+    order, seen, stack = [], {top.element_id}, [iter(top.child_element_ids)]
+    while stack:
+        element_id = next(stack[-1], None)
+        if element_id is None:
+            stack.pop()
+        elif element_id in chaps:
+            order.append(element_id)
+        elif element_id in by_id and element_id not in seen:
+            seen.add(element_id)
+            stack.append(iter(by_id[element_id].child_element_ids))
+    return order
+
+
 def read_id3(id3) -> Found:
     """Tags, cover and chapters from a mutagen ID3 tag (ID3v2.3 or 2.4), or None for no tag.
 
@@ -232,7 +262,7 @@ def read_id3(id3) -> Found:
     chaps = {fr.element_id: fr for fr in id3.getall("CHAP")}
     tocs = id3.getall("CTOC")
     top = [toc for toc in tocs if toc.flags & CTOCFlags.TOP_LEVEL] or tocs[:1]
-    order = [e for e in top[0].child_element_ids if e in chaps] if top else []
+    order = toc_order(top[0], tocs, chaps) if top else []
     order += sorted((e for e in chaps if e not in order), key=lambda e: chaps[e].start_time)
     marks = []
     for element_id in order:

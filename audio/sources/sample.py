@@ -9,6 +9,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from audio.files import reading
 from audio.files.fsname import sndfile_name
 from audio.schema import show_value
 
@@ -47,10 +48,14 @@ def sample_check(p: dict) -> tuple[str, str] | None:
         return "path", "is required: the audio file to play (WAV, FLAC or OGG)"
     if os.path.isdir(path):
         return "path", f'"{path}" is a directory, not an audio file'
-    if not os.path.exists(path):
+    try:
+        reading.check_regular(path)  # before soundfile opens it: a named pipe would block it for good
+    except FileNotFoundError:
         return "path", f'file not found: "{path}"'
-    if not os.access(path, os.R_OK):
+    except PermissionError:
         return "path", f'"{path}" cannot be read (permission denied)'
+    except OSError as e:
+        return "path", f'"{path}" cannot be read: {e.strerror or e}'
     try:
         info = sf.info(sndfile_name(path))
     except Exception as err:                # soundfile raises several types for unreadable files

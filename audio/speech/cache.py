@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from audio import __version__
-from audio.files import staging
+from audio.files import reading, staging
 from audio.speech.clip import Clip, speakable, synthesize
 from audio.speech.engine import VoiceSettings, get_engine
 
@@ -158,7 +158,7 @@ VOICED_LAYOUT = {"x": ("f", 2), "digest": ("U", 0)}
 def _read_entry(path: Path, layout: dict) -> dict:
     """The arrays of a cache entry, each of the kind and dimensions its layout says; ValueError for
     anything else at its path (an .npy, another .npz, an array of another type)."""
-    with open(path, "rb") as f:  # np.load leaks the file on a bad zip
+    with reading.open_regular(path) as f:  # np.load leaks the file on a bad zip
         data = np.load(f, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise ValueError("not an .npz archive")

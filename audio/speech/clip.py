@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 
 CHUNK_CHARS = 120  # a sentence that fails whole is spoken in clause chunks of at most this length
 CHUNK_GAP_S = 0.12  # silence between the chunks of a split sentence, about a comma's pause
+# espeak-ng segfaults on one utterance from about 21,700 characters (measured alike for a sentence
+# of words and a single word: 21,640 characters start, 21,757 crash at once) and its time grows with
+# the square of the length (a sentence of 20,000 characters: 48 s). A longer sentence is handed to an engine in clause chunks of at
+# most this many characters, a tenth of that; a word cannot be cut (score.MAX_WORD_CHARS bounds it).
+MAX_UTTERANCE_CHARS = 2000
 SILENCE_THRESHOLD = 10 ** (-50 / 20)  # a clip's leading and trailing samples below −50 dBFS are trimmed
 ONSET_MARGIN_S = 0.005
 PHONEME_BLOCK_RE = re.compile(r"\[\[.*?\]\]")
@@ -142,7 +147,15 @@ def _halve(clause: str, limit: int) -> list[str]:
 
 
 def synthesize(engine: Engine, text: str, settings: VoiceSettings) -> Clip:
-    """Speak a sentence in full; if the whole fails the check, speak it in clause chunks and join."""
+    """Speak a sentence in full; if the whole fails the check, speak it in clause chunks and join.
+    A sentence over MAX_UTTERANCE_CHARS is spoken in clause chunks from the start."""
+    if len(text) > MAX_UTTERANCE_CHARS:
+        chunks = split_clauses(text, MAX_UTTERANCE_CHARS)
+        longest = max(chunks, key=len)
+        if len(longest) > MAX_UTTERANCE_CHARS:
+            raise TTSError(f"the {engine.name} engine cannot speak a word of {len(longest)} characters "
+                           f"({longest[:40]!r}…); an utterance is at most {MAX_UTTERANCE_CHARS} characters")
+        return _joined(engine, chunks, settings, engine.rate_hz(settings))
     clip = engine.speak(text, settings)
     if plausible(clip, text, settings.rate):
         return clip
@@ -152,15 +165,20 @@ def synthesize(engine: Engine, text: str, settings: VoiceSettings) -> Clip:
         raise TTSError(f"the {engine.name} engine could not speak {text!r} with {settings.describe()}: got {got}")
     if len(chunks) <= 1:
         chunks = split_clauses(text, limit=max(1, len(text) // 2))
-    gap = np.zeros(int(CHUNK_GAP_S * clip.rate_hz), np.float32)
+    log.info("spoke %r in %d chunks after the whole sentence failed the length check", text[:60], len(chunks))
+    return _joined(engine, chunks, settings, clip.rate_hz)
+
+
+def _joined(engine: Engine, chunks: list[str], settings: VoiceSettings, rate_hz: int) -> Clip:
+    """The chunks of a sentence spoken one by one, trimmed, and joined with CHUNK_GAP_S between."""
+    gap = np.zeros(int(CHUNK_GAP_S * rate_hz), np.float32)
     parts, words, offset = [], [], 0
     for chunk in chunks:
         part = synthesize(engine, chunk, settings).trimmed()
         words += [(w, offset + pos) for w, pos in part.words]
         parts.extend([part.samples, gap])
         offset += part.samples.size + gap.size
-    log.info("spoke %r in %d chunks after the whole sentence failed the length check", text[:60], len(chunks))
-    return Clip(np.concatenate(parts[:-1]), clip.rate_hz, tuple(words))
+    return Clip(np.concatenate(parts[:-1]), rate_hz, tuple(words))
 
 
 def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
