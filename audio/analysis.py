@@ -15,6 +15,7 @@ import numpy as np
 import scipy.fft
 
 from audio.errors import RenderError
+from audio.files.fsname import sndfile_name
 
 BLOCK_FRAMES = 1 << 18  # waveform: frames read per block (2 MiB of float32 stereo)
 FFT_SIZE = 4096  # spectrogram: frames per FFT at 44.1/48 kHz (scaled with the rate)
@@ -58,7 +59,7 @@ def _open_audio(wav_path: Path):
     """The audio file, open for reading; a RenderError naming it if it cannot be read."""
     import soundfile as sf
     try:
-        return sf.SoundFile(str(wav_path))
+        return sf.SoundFile(sndfile_name(wav_path))
     except (RuntimeError, sf.LibsndfileError) as e:
         raise RenderError(f"{wav_path}: cannot read the audio to draw it: {e}") from None
 

@@ -16,6 +16,7 @@ from audio import lexicon, markup, script
 from audio.cast import Direction
 from audio.errors import score_error
 from audio.files import staging
+from audio.files.fsname import sndfile_name
 from audio.schema import read_table
 from audio.speech.cache import ClipCache
 from audio.speech.clip import Clip
@@ -77,5 +78,5 @@ def write_wav(path, said: list[Said], pause_s: float = DEFAULT_PAUSE_S) -> float
         parts.append(gap)
     x = np.concatenate(parts[:-1]) if parts else np.zeros(0, np.float32)
     with staging.atomic_path(path) as tmp:
-        sf.write(str(tmp), x, rate, subtype="PCM_16", format="WAV")
+        sf.write(sndfile_name(tmp), x, rate, subtype="PCM_16", format="WAV")
     return x.size / rate

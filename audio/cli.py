@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 import signal
 import sys
 import time
@@ -108,19 +109,58 @@ class FormatList(click.ParamType):
 @click.version_option(__version__, prog_name="piece")
 def main():
     """Render a text and a score into a finished audio piece."""
+    _standard_streams()
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")  # a file name that is not UTF-8 prints as stderr shows it
+
+
+def _standard_streams():
+    """Started with stdin, stdout or stderr closed (`2>&-`, as under some daemons): /dev/null in their
+    place, so messages go nowhere and no file the render opens takes descriptor 0, 1 or 2 (where a
+    library's or ffmpeg's messages would land in it)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))
 
 
 class _Terminated(BaseException):
-    """SIGTERM, raised in the main thread so every `finally` cleans up as for Ctrl-C."""
+    """SIGTERM or SIGHUP, raised in the main thread so every `finally` cleans up as for Ctrl-C."""
+
+    def __init__(self, signum=signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, a closed terminal
 
 
 def _on_sigterm(signum, frame):
-    raise _Terminated()
+    """The first stop: cleanup begins; another stop while it runs (Ctrl-C twice), or while the
+    process exits, is ignored: the cleanup goes on and the command exits as it ends."""
+    _ignore_stops()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt()
+    raise _Terminated(signum)
+
+
+def _ignore_stops():
+    for s in _STOPS:  # SIG_IGN, not a Python handler: Python's exit puts those back to the default
+        signal.signal(s, signal.SIG_IGN)
 
 
 def _run(fn):
-    """Run a command body; a PieceError becomes one `Error:` line and its exit code."""
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    """Run a command body; a PieceError becomes one `Error:` line and its exit code. A stop (Ctrl-C,
+    SIGTERM, SIGHUP) cleans up and exits 128 + the signal's number, with one line."""
+    previous = {s: signal.signal(s, _on_sigterm) for s in _STOPS}
+    stopped = False
     try:
         return fn()
     except PieceError as e:
@@ -130,10 +170,14 @@ def _run(fn):
         e.message = printable(e.message)
         raise
     except (KeyboardInterrupt, _Terminated) as e:
+        stopped = True  # stops stay ignored: one during the exit's own cleanup (atexit) is no traceback
+        _ignore_stops()
         click.echo("Interrupted: earlier outputs are left as they were.", err=True)
-        sys.exit(143 if isinstance(e, _Terminated) else 130)
+        sys.exit(128 + (e.signum if isinstance(e, _Terminated) else signal.SIGINT))
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if not stopped:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 def _cache_dir_option(f):

@@ -7,6 +7,7 @@ is tagged and staged atomically (``files.staging``) before the render commits th
 
 from __future__ import annotations
 
+import errno
 import json
 import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -18,7 +19,8 @@ import numpy as np
 import soundfile as sf
 
 from audio import captions
-from audio.files import ffmpeg, riff, staging, tags
+from audio.files import diskspace, ffmpeg, riff, staging, tags
+from audio.files.fsname import sndfile_name
 from audio.score import MP3_CBR_KBPS, written_channels
 
 if TYPE_CHECKING:
@@ -148,14 +150,16 @@ class FloatWriter:
     def __init__(self, path: Path, rate_hz: int, channels: int):
         self.path = path
         self.channels = channels
-        self.file = sf.SoundFile(str(path), "w", samplerate=rate_hz, channels=channels, format="WAV",
+        self.file = sf.SoundFile(sndfile_name(path), "w", samplerate=rate_hz, channels=channels, format="WAV",
                                  subtype="FLOAT")
 
     def write(self, block: np.ndarray):
-        self.file.write(np.repeat(block.astype(np.float32), self.channels // block.shape[1], axis=1))
+        with diskspace.sndfile_writing(self.file, self.path):
+            self.file.write(np.repeat(block.astype(np.float32), self.channels // block.shape[1], axis=1))
 
     def close(self):
-        self.file.close()
+        with diskspace.sndfile_writing(self.file, self.path):
+            self.file.close()
         zero_peak_timestamp(self.path)
 
 
@@ -174,9 +178,9 @@ def convert_pcm(master: Path, final_tmp: Path, fmt: str, delivery: Delivery):
     """The float master as WAV/FLAC of the delivery's bit depth (dithered unless float); a WAV gets
     the tags in its INFO chunk."""
     bits = delivery.bit_depth
-    with sf.SoundFile(str(master)) as src, sf.SoundFile(
-            str(final_tmp), "w", samplerate=src.samplerate, channels=src.channels, format=fmt.upper(),
-            subtype=PCM_SUBTYPES[bits]) as dst:
+    with sf.SoundFile(sndfile_name(master)) as src, sf.SoundFile(
+            sndfile_name(final_tmp), "w", samplerate=src.samplerate, channels=src.channels, format=fmt.upper(),
+            subtype=PCM_SUBTYPES[bits]) as dst, diskspace.sndfile_writing(dst, final_tmp):
         if fmt == "wav":
             tags.write_wav_info(dst, asdict(delivery.tags))
         position = delivery.first_sample
@@ -213,6 +217,16 @@ def write_format(master: Path, final: Path, fmt: str, delivery: Delivery, staged
     """One output file from the float master, tagged, staged (or renamed into place) when complete."""
     f = FORMATS[fmt]
     tag_values = asdict(delivery.tags)
+    try:
+        _write_format(master, final, f, fmt, delivery, tag_values, staged)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise diskspace.full(final) from None  # the file's name, not its temporary one
+        raise
+
+
+def _write_format(master: Path, final: Path, f: Format, fmt: str, delivery: Delivery, tag_values: dict,
+                  staged: staging.Staged | None):
     with staging.atomic_path(final, staged) as tmp:
         if f.lossless:
             convert_pcm(master, tmp, fmt, delivery)

@@ -23,6 +23,7 @@ from audio.clock import clock
 from audio.errors import RenderError
 from audio.files import ffmpeg, reading, riff
 from audio.files import tags as file_tags
+from audio.files.fsname import sndfile_name
 
 BLOCK_FRAMES = 1 << 16  # frames decoded per block: ~1.5 s at 44.1 kHz, 1 MiB of float64 stereo
 OPUS_DECODE_RATE_HZ = 48000  # Opus always decodes at 48 kHz (RFC 7845 5.1)
@@ -93,7 +94,7 @@ def soundfile_blocks(path: Path, block_frames: int = BLOCK_FRAMES):
     """Float64 blocks (n, channels) of a WAV or FLAC file, read one at a time."""
     import soundfile as sf
 
-    yield from sf.blocks(str(path), blocksize=block_frames, dtype="float64", always_2d=True)
+    yield from sf.blocks(sndfile_name(path), blocksize=block_frames, dtype="float64", always_2d=True)
 
 
 # ---------------------------------------------------------------- per format
@@ -103,7 +104,7 @@ def describe_lossless(path: Path, kind: str) -> dict:
     import soundfile as sf
 
     try:
-        sfi = sf.info(str(path))
+        sfi = sf.info(sndfile_name(path))
     except (RuntimeError, sf.LibsndfileError) as e:
         raise RenderError(f"{path}: not a readable {kind.upper()} file: {e}") from None
     bits = SUBTYPE_BITS.get(sfi.subtype)

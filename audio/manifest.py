@@ -124,8 +124,11 @@ def build(plan: Plan, files: dict, measured: Measured, timings: dict, audibility
 
 
 def write(path: Path, doc: dict, staged: staging.Staged | None = None):
-    """Write a manifest atomically (or stage it)."""
-    staging.write_text(path, json.dumps(_finite(doc), indent=2, ensure_ascii=False) + "\n", staged)
+    """Write a manifest atomically (or stage it). A path that is not UTF-8 (a file name's undecodable
+    bytes, which Python keeps as lone surrogates) is written as JSON's \\udcXX escapes: it reads back
+    as the same path."""
+    text = json.dumps(_finite(doc), indent=2, ensure_ascii=False) + "\n"
+    staging.write_with(path, lambda f: f.write(text.encode("utf-8", "backslashreplace")), staged)
 
 
 def _finite(v):

@@ -19,7 +19,7 @@ import numpy as np
 from audio import audibility, export, heap, loop, manifest, mixer, outputs
 from audio.beside import Beside
 from audio.errors import RenderError
-from audio.files import staging
+from audio.files import diskspace, staging
 from audio.files.floatfile import FloatFile
 from audio.master import LoudnessMeter, target
 from audio.plan import Plan
@@ -60,6 +60,8 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
     sr, ch = plan.sample_rate, plan.channels
     out_ch = written_channels(plan.master.preset, ch)  # a podcast's mono mix is written twice
     timings = {}
+    need = diskspace.estimate_bytes(plan, formats, stems, out_ch)
+    diskspace.check_free(out_dir, *need)
     work = staging.work_dir(out_dir, plan.name)
     staged = staging.Staged(work)
     try:
@@ -85,8 +87,8 @@ def render(plan: Plan, cache: ClipCache, out_dir: Path, formats=None, progress=N
                          progress)
         staged.commit()  # every file into place at once: an interrupted render leaves the earlier set
     except OSError as e:
-        raise RenderError(f"{e.filename or out_dir}: cannot write: {e.strerror}; "
-                          f"{_left_as_they_were(staged)}") from None
+        raise diskspace.no_space(e, out_dir, sum(need), _left_as_they_were(staged)) or RenderError(
+            f"{e.filename or out_dir}: cannot write: {e.strerror}; {_left_as_they_were(staged)}") from None
     finally:
         staged.discard()
         staging.remove_work_dir(work)

@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audio import automation, effects, lexicon, markup, sources
+from audio import automation, effects, lexicon, markup, sources, tomlguard
 from audio import outputs
 from audio.errors import score_error
 from audio.files import cover as cover_image
@@ -369,6 +369,9 @@ def _parse(raw: bytes, file: str) -> dict:
         raise score_error(file, "", f"not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start}") from None
     except tomllib.TOMLDecodeError as e:
         raise score_error(file, "", f"invalid TOML: {e}") from None
+    except (ValueError, RecursionError) as e:  # a number too long for Python, nesting too deep
+        raise tomlguard.parse_error(e, raw.decode("utf-8"), file) from None
+    tomlguard.check_document(doc, file)
     known = list(TABLES) + list(ARRAYS)
     for key, value in doc.items():
         if key not in known:

@@ -99,7 +99,7 @@ def limits_section() -> str:
 
 def documented_limits() -> dict:
     """Each limit constant the code enforces, and the words the README's Limits section gives it."""
-    from audio import effects, manifest, markup, timeexpr
+    from audio import effects, manifest, markup, timeexpr, tomlguard
     from audio.files import cover
     from audio.sources import sample
     from audio.speech import clip
@@ -122,6 +122,8 @@ def documented_limits() -> dict:
         "MAX_UTTERANCE_CHARS": f"clause chunks of at most {clip.MAX_UTTERANCE_CHARS:,} characters",
         "MAX_CHAPTERS": f"at most {score.MAX_CHAPTERS} `[[chapter]]` tables",
         "MAX_CHAIN_EFFECTS": f"an effect chain holds at most {effects.MAX_CHAIN_EFFECTS} effects",
+        "MAX_NESTING": f"nest at most {tomlguard.MAX_NESTING} levels deep",
+        "MAX_DIGITS": f"has at most {tomlguard.MAX_DIGITS} digits",
     }
 
 

@@ -709,6 +709,8 @@ def score_error_key(message: str, file: str) -> str | None:
         return "<toml syntax>"
     if _UTF8_RE.match(rest):
         return "<utf-8>"
+    if rest.startswith("invalid TOML: tables and arrays nested too deep"):
+        return "<toml nesting>"
     if not _PATH_RE.match(rest):
         return "<unknown table>" if _UNKNOWN_TABLE_RE.match(rest) else None
     m = re.match(r'^layer ".*?"(?=[.:])', rest, re.S)
@@ -1294,6 +1296,83 @@ def test_an_unreachable_loudness_target_is_a_score_error(work, cache):  # was a 
     out = _repro(work, cache, MINIMAL.replace('formats = ["wav"]', 'formats = ["wav"]\nloudness_lufs = -5.0')
                  + '[[layer]]\nname = "a"\nsource = "noise"\n')
     assert out.kind == "score_error" and out.key == "master.loudness_lufs", (out.kind, out.detail)
+
+
+# ----------------------------------------------------------------------------- numbers and nesting past Python's limits
+
+def _deep(opening: str, closing: str, levels: int) -> str:
+    return opening * levels + "1" * (opening == "{a = ") + closing * levels
+
+
+HOSTILE_TOML = ("9" * 400, "-" + "9" * 400, "9" * 5000, "0x" + "f" * 5000, "1" + "0" * 20, "9" * 19, "1e400",
+                *(_deep("[", "]", n) for n in (33, 40, 400, 2000)), *(_deep("{a = ", "}", n) for n in (33, 2000)))
+
+
+@st.composite
+def hostile_numbers_and_nesting(draw):
+    """The base score's TOML with one value (any key the schema knows, or one given) written as a number
+    past Python's limits or arrays and tables nested past ours; returns (bytes, notes)."""
+    doc = base_doc()
+    paths = [p for p in set(schema_paths(doc)) | set(_paths(doc)) if p[0] in doc]
+    path = draw(st.sampled_from(sorted(paths, key=str)))
+    raw = draw(st.sampled_from(HOSTILE_TOML))
+    _get(doc, path[:-1])[path[-1]] = "@HOSTILE@"
+    return toml_dumps(doc).replace('"@HOSTILE@"', raw).encode(), [f"{'.'.join(map(str, path))} = {raw:.20}"]
+
+
+@given(hostile_numbers_and_nesting())
+@settings(CI, max_examples=40)
+def test_numbers_and_nesting_past_pythons_limits_are_score_errors(work, cache, mutation):
+    data, notes = mutation
+    note(f"mutations: {notes}")
+    folder = _folder(work)
+    assert_property(run_example(folder, data, BASE_TEXT, render_it=False, cache=cache), folder)
+
+
+@given(st.one_of(st.sampled_from(("nan", "-nan", "inf", "1e400", "1:nan", "nan:00", "1e308:00:00", "nanh", "infm")),
+                 st.text(st.sampled_from("0123456789.:-+einfahms_ "), max_size=12), st.text(max_size=8)))
+@settings(CI, max_examples=200)
+def test_time_options_are_finite_non_negative_seconds_or_refused(text):
+    from audio.cli import Clock, Duration
+    for kind in (Clock(), Duration()):
+        seconds = kind.seconds(text)
+        assert seconds is None or (math.isfinite(seconds) and seconds >= 0), (text, seconds)
+
+
+# ----------------------------------------------------------------------------- speech-cache entries of another layout
+
+def _numpy_arrays():
+    from hypothesis.extra import numpy as hnp
+    dtypes = st.sampled_from((np.int16, np.int64, np.float32, np.float64, np.bool_, np.dtype("<U3")))
+    return dtypes.flatmap(lambda dtype: hnp.arrays(dtype, hnp.array_shapes(min_dims=0, max_dims=2, max_side=4)))
+
+
+@given(st.one_of(_numpy_arrays(), st.dictionaries(st.sampled_from(("pcm", "words", "starts", "digest", "x", "y")),
+                                                  _numpy_arrays(), max_size=5)))
+@settings(CI, max_examples=60)
+def test_any_numpy_file_at_a_cache_entry_is_read_or_damaged(work, content):
+    from audio.speech import cache as cache_module
+    path = _folder(work) / "entry.npz"
+    with open(path, "wb") as f:
+        np.save(f, content) if isinstance(content, np.ndarray) else np.savez(f, **content)
+    for read in (lambda: cache_module._read_spoken(path, 22050), lambda: cache_module._read_voiced(path)):
+        with contextlib.suppress(*cache_module.DAMAGED):
+            read()
+
+
+# ----------------------------------------------------------------------------- file names that are not UTF-8
+
+@given(st.binary(min_size=1, max_size=12).filter(lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b"..")))
+@settings(CI, max_examples=60)
+def test_any_file_name_goes_into_a_manifest_and_reads_back(work, name):
+    import json
+
+    from audio import manifest
+    path = _folder(work) / "piece.json"
+    score = os.fsdecode(name)
+    manifest.write(path, {"score": score, score: [score]})
+    doc = json.loads(path.read_bytes())
+    assert os.fsencode(doc["score"]) == name and doc[score] == [score]
 
 
 # ----------------------------------------------------------------------------- the output folder: nothing lost

@@ -239,7 +239,7 @@ def test_a_failed_render_leaves_the_previous_output_intact(rendered, tmp_path, m
             raise OSError(28, "No space left on device")
         return real(*args)
     monkeypatch.setattr(export, "quantize", disk_full_after_one_block)
-    with pytest.raises(RenderError, match="cannot write: No space left on device"):
+    with pytest.raises(RenderError, match="no space left on device writing .*piece.wav"):
         render_to(p, out)
     assert (out / "piece.wav").read_bytes() == before
     assert sorted(f.name for f in out.iterdir()) == ["piece.chapters.json", "piece.flac", "piece.json",

@@ -3,6 +3,8 @@ them again, and plays exactly what a cold render plays."""
 
 import logging
 
+import numpy as np
+import pytest
 from conftest import write_score
 
 from audio import plan, render, score
@@ -74,3 +76,43 @@ def test_a_damaged_voiced_entry_is_made_again_with_a_warning(tmp_path, caplog):
     assert (again.voiced_made, again.voiced_hits) == (2, 1)
     assert sum("is damaged" in r.message for r in caplog.records) == 2
     assert again_wav == first_wav
+
+
+@pytest.mark.parametrize("entry", [
+    lambda f: np.save(f, np.zeros(10, np.int16)),  # a valid .npy
+    lambda f: np.save(f, np.array(["x"])),
+    lambda f: np.savez(f, x=np.zeros(3)),  # an .npz of another layout
+    lambda f: np.savez(f, pcm=np.zeros(4, np.int16), words=np.arange(2), starts=np.arange(2), digest=np.array("d")),
+    lambda f: np.savez(f, pcm=np.zeros((2, 2), np.int16), words=np.array(["a"]), starts=np.arange(1),
+                       digest=np.array("d")),
+], ids=["npy", "npy-strings", "npz-other", "npz-number-words", "npz-2d-pcm"])
+def test_a_spoken_entry_that_is_another_numpy_file_is_spoken_again_with_a_warning(tmp_path, caplog, entry):
+    from audio.speech.engine import VoiceSettings
+    cache = ClipCache(tmp_path / "cache")
+    settings = VoiceSettings("en-us", 150, 50, 1.0)
+    cache.get("Hello there.", settings)
+    path = cache.path("Hello there.", settings)
+    with open(path, "wb") as f:
+        entry(f)
+    with caplog.at_level(logging.WARNING):
+        again = cache.get("Hello there.", settings)
+    assert "is damaged" in caplog.text and cache.synthesized == 2
+    assert again.samples.size > 10_000 and [w for w, _ in again.words] == ["Hello", "there."]
+    assert cache.get("Hello there.", settings).samples.size and cache.hits == 1  # the entry was written again
+
+
+@pytest.mark.parametrize("entry", [lambda f: np.save(f, np.zeros((4, 2), np.float32)),
+                                   lambda f: np.savez(f, x=np.array(["a"]), digest=np.array("d"))],
+                         ids=["npy", "npz-strings"])
+def test_a_voiced_entry_that_is_another_numpy_file_is_made_again(tmp_path, caplog, entry):
+    from audio.speech.clip import Clip
+    cache = ClipCache(tmp_path / "cache")
+    clip = Clip(np.zeros(100, np.float32), 22050)
+    made = lambda: np.ones((100, 2), np.float32)  # noqa: E731
+    cache.voiced(clip, {"r": 1}, (), made)
+    path = next((tmp_path / "cache" / "voiced").rglob("*.npz"))
+    with open(path, "wb") as f:
+        entry(f)
+    with caplog.at_level(logging.WARNING):
+        x = cache.voiced(clip, {"r": 1}, (), made)
+    assert "is damaged" in caplog.text and cache.voiced_made == 2 and np.array_equal(x, made())

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from audio.errors import RenderError
+from audio.files import diskspace
 
 QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error")
 ERROR_TAIL_CHARS = 500  # of ffmpeg's message, kept in the error
@@ -39,6 +40,8 @@ def encode(src: Path, dst: Path, codec_args, muxer: str, what: str, chapters: Pa
         mapping = ["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"]
     cmd = [exe(), *QUIET, "-y", *inputs, *codec_args, *mapping, "-fflags", "+bitexact", "-f", muxer, str(dst)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 and diskspace.NO_SPACE in proc.stderr:
+        raise diskspace.full(dst)
     if proc.returncode != 0:
         raise RenderError(f"ffmpeg could not encode {what}: {proc.stderr.strip()[-ERROR_TAIL_CHARS:]}")
 

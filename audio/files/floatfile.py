@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
+
+from audio.files.diskspace import named
 
 
 class FloatFile:
@@ -17,7 +20,12 @@ class FloatFile:
         self.loop = False  # reads wrap around the end (a seamless loop's limiter sees its own start)
 
     def append(self, block: np.ndarray):
-        self._w.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
+        try:
+            self._w.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
+        except OSError as e:  # a full disk: name the file, and let it go
+            with contextlib.suppress(OSError):
+                self._w.close()
+            raise named(e, self.path)
         self.frames += block.shape[0]
 
     def close_writing(self):

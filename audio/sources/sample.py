@@ -10,6 +10,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from audio.files import reading
+from audio.files.fsname import sndfile_name
 from audio.schema import show_value
 
 from .core import _Chunked, _db, _Grid
@@ -56,7 +57,7 @@ def sample_check(p: dict) -> tuple[str, str] | None:
     except OSError as e:
         return "path", f'"{path}" cannot be read: {e.strerror or e}'
     try:
-        info = sf.info(path)
+        info = sf.info(sndfile_name(path))
     except Exception as err:                # soundfile raises several types for unreadable files
         reason = getattr(err, "error_string", None) or str(err)
         return "path", f'"{path}" is not a readable audio file ({reason.strip().rstrip(".")})'
@@ -86,10 +87,10 @@ class Sample(_Chunked):
 
     def __init__(self, p: dict, sample_rate_hz: int, rng: np.random.Generator):
         sr = sample_rate_hz
-        info = sf.info(p["path"])
+        info = sf.info(sndfile_name(p["path"]))
         start = round(p["start_s"] * info.samplerate)
         stop = round(p["end_s"] * info.samplerate) if p["end_s"] else info.frames
-        x, file_sr = sf.read(p["path"], start=start, stop=stop, dtype="float32", always_2d=True)
+        x, file_sr = sf.read(sndfile_name(p["path"]), start=start, stop=stop, dtype="float32", always_2d=True)
         x = _to_stereo(x)
         if file_sr != sr:
             g = math.gcd(sr, file_sr)

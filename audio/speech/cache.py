@@ -150,9 +150,29 @@ def _as_stored(clip: Clip) -> Clip:
     return replace(clip, samples=_pcm(clip.samples).astype(np.float32) / 32768.0)
 
 
+# An entry's arrays: name → (dtype kind, dimensions); any other file at an entry's path is damaged.
+SPOKEN_LAYOUT = {"pcm": ("i", 1), "words": ("U", 1), "starts": ("i", 1), "digest": ("U", 0)}
+VOICED_LAYOUT = {"x": ("f", 2), "digest": ("U", 0)}
+
+
+def _read_entry(path: Path, layout: dict) -> dict:
+    """The arrays of a cache entry, each of the kind and dimensions its layout says; ValueError for
+    anything else at its path (an .npy, another .npz, an array of another type)."""
+    with reading.open_regular(path) as f:  # np.load leaks the file on a bad zip
+        data = np.load(f, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with data:
+            arrays = {name: data[name] for name in layout}
+    for name, (kind, ndim) in layout.items():
+        if arrays[name].dtype.kind != kind or arrays[name].ndim != ndim:
+            raise ValueError(f"{name} is not a {ndim}-D array of kind {kind!r}")
+    return arrays
+
+
 def _read_spoken(path: Path, rate_hz: int) -> Clip:
-    with reading.open_regular(path) as f, np.load(f, allow_pickle=False) as data:  # np.load leaks it on a bad zip
-        pcm, words, starts, digest = data["pcm"], data["words"], data["starts"], str(data["digest"])
+    data = _read_entry(path, SPOKEN_LAYOUT)
+    pcm, words, starts, digest = data["pcm"], data["words"], data["starts"], str(data["digest"])
     if _spoken_digest(pcm, words, starts) != digest:
         raise ValueError("checksum mismatch")
     return Clip(pcm.astype(np.float32) / 32768.0, rate_hz, tuple(zip(words.tolist(), starts.tolist())))
@@ -168,8 +188,8 @@ def _write_spoken(path: Path, clip: Clip):
 
 
 def _read_voiced(path: Path) -> np.ndarray:
-    with reading.open_regular(path) as f, np.load(f, allow_pickle=False) as data:
-        x, digest = data["x"], str(data["digest"])
+    data = _read_entry(path, VOICED_LAYOUT)
+    x, digest = data["x"], str(data["digest"])
     if x.dtype != np.float32 or x.ndim != 2 or hashlib.sha256(x.tobytes()).hexdigest() != digest:
         raise ValueError("checksum mismatch")
     return x

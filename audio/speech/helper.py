@@ -212,6 +212,7 @@ def main(worker=False):
     (a job with ``out``) into that file as it was spoken. A ``worker`` runs the out-of-process
     engines itself, and must be given no job of another engine."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent handles it
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # and so does a closed terminal's SIGHUP
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the parent stops it: clean up on the way out
     if worker:
         from audio.speech import piper
