@@ -264,3 +264,15 @@ def test_a_missing_second_score_still_lets_the_first_render(tmp_path):
     result = render(first, tmp_path / "gone.json", "-o", tmp_path / "out")
     assert result.exit_code == 2 and (tmp_path / "out" / "x.wav").exists()
     assert os.path.basename(str(tmp_path / "gone.json")) in result.output
+
+
+def test_a_file_staged_after_the_set_is_discarded_is_removed_not_left_behind(tmp_path):
+    # a stop can leave a writer thread running while the render cleans up: what it finishes late
+    # must not stay in the output folder as a .part no later render may sweep
+    staged = staging.Staged()
+    with staging.atomic_path(tmp_path / "early.wav", staged) as tmp:
+        tmp.write_bytes(b"early")
+    staged.discard()
+    with staging.atomic_path(tmp_path / "late.flac", staged) as tmp:
+        tmp.write_bytes(b"late")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

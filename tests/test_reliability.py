@@ -101,7 +101,8 @@ def first_render(tmp_path_factory):
 
 
 @pytest.mark.parametrize("sig, stage", [(signal.SIGTERM, "mixing"), (signal.SIGINT, "mastering"),
-                                        (signal.SIGTERM, "encoding"), (signal.SIGHUP, "mastering")])
+                                        (signal.SIGTERM, "writing"), (signal.SIGTERM, "encoding"),
+                                        (signal.SIGHUP, "mastering")])
 def test_an_interrupted_render_leaves_earlier_outputs_and_no_temporary_files(first_render, sig, stage):
     folder, out, before = first_render
     score = write_score(folder, BODY.format(seed=2), TEXT)  # a different piece would overwrite every file

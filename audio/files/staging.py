@@ -39,6 +39,8 @@ class Staged:
     def __init__(self, work: Path | None = None):
         self.pending: dict[Path, Path] = {}  # final path: temporary path
         self.committed = 0  # renamed into place so far
+        self.discarded = False  # after discard(), a file finished late (a writer thread a stop left running) is removed
+        self._lock = threading.Lock()
         self.token = _token_of(work) if work is not None else None  # the work folder's, in every temporary name
 
     def temporary(self, final: Path) -> Path:
@@ -60,12 +62,24 @@ class Staged:
                 del self.pending[final]
                 self.committed += 1
 
+    def add(self, final: Path, tmp: Path):
+        """Hold ``tmp``, complete on disk, for ``final``; once the set is discarded, remove it instead."""
+        with self._lock:
+            if not self.discarded:
+                self.pending[final] = tmp
+                return
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
     def discard(self):
-        """Remove every staged file that was not committed (the render failed or was stopped)."""
-        for tmp in self.pending.values():
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        self.pending.clear()
+        """Remove every staged file that was not committed (the render failed or was stopped), and
+        any finished later: a stop can leave a writer thread running until the process exits."""
+        with self._lock:
+            self.discarded = True
+            for tmp in self.pending.values():
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            self.pending.clear()
 
 
 HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -113,7 +127,7 @@ def atomic_path(final: Path, staged: Staged | None = None, fsync: bool = True):
         if staged is None:
             os.replace(tmp, final)
         else:
-            staged.pending[final] = Path(tmp)
+            staged.add(final, Path(tmp))
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
