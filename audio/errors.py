@@ -35,6 +35,13 @@ class RenderError(PieceError, RuntimeError):
     exit_code = 1
 
 
+class InputError(RenderError):
+    """A file a command was given cannot be read as what it reads (missing, a pipe, not audio):
+    bad input, like a score error."""
+
+    exit_code = 2
+
+
 class TTSError(RenderError):
     """The speech engine could not speak a sentence."""
 

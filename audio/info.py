@@ -7,7 +7,8 @@ WAV and FLAC through soundfile, the lossy formats through the bundled ffmpeg wri
 to a pipe. Memory stays flat for any length. ``describe_score`` summarises a render's JSON
 manifest; ``table`` prints either as a two-column text table.
 
-Every failure raises RenderError naming the file and the reason (a broken manifest, ScoreError).
+Every failure raises RenderError naming the file and the reason (a broken manifest, ScoreError);
+a file that is not what it reads raises InputError (exit 2, bad input).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from audio import manifest
 from audio.clock import clock
-from audio.errors import RenderError
+from audio.errors import InputError, RenderError
 from audio.files import ffmpeg, reading, riff
 from audio.files import tags as file_tags
 from audio.files.fsname import sndfile_name
@@ -50,13 +51,13 @@ def sniff(path: Path) -> str:
         with reading.open_regular(path) as f:  # a named pipe or a device is refused, not waited on
             head = f.read(16)
     except FileNotFoundError:
-        raise RenderError(f"{path}: no such file") from None
+        raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise RenderError(f"{path}: is a folder, not an audio file") from None
+        raise InputError(f"{path}: is a folder, not an audio file") from None
     except OSError as e:
-        raise RenderError(f"{path}: cannot read the file: {e.strerror or e}") from None
+        raise InputError(f"{path}: cannot read the file: {e.strerror or e}") from None
     if not head:
-        raise RenderError(f"{path}: the file is empty, not audio")
+        raise InputError(f"{path}: the file is empty, not audio")
     if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
         return "wav"
     if head[:4] == b"fLaC":
@@ -67,7 +68,7 @@ def sniff(path: Path) -> str:
         return "mp3"
     if head[4:8] == b"ftyp":
         return "m4b" if head[8:12] == b"M4B " else "m4a"
-    raise RenderError(f"{path}: not a WAV, FLAC, MP3, Ogg Vorbis, Ogg Opus, M4A or M4B file "
+    raise InputError(f"{path}: not a WAV, FLAC, MP3, Ogg Vorbis, Ogg Opus, M4A or M4B file "
                       f"(it starts with {head[:8]!r})")
 
 
@@ -106,7 +107,7 @@ def describe_lossless(path: Path, kind: str) -> dict:
     try:
         sfi = sf.info(sndfile_name(path))
     except (RuntimeError, sf.LibsndfileError) as e:
-        raise RenderError(f"{path}: not a readable {kind.upper()} file: {e}") from None
+        raise InputError(f"{path}: not a readable {kind.upper()} file: {e}") from None
     bits = SUBTYPE_BITS.get(sfi.subtype)
     info = {"format": kind, "codec": "flac" if kind == "flac" else wav_codec(sfi.subtype),
             "subtype": sfi.subtype, "sample_rate_hz": sfi.samplerate, "channels": sfi.channels,
@@ -178,7 +179,7 @@ def load_mutagen(path: Path, kind: str):
         except Exception as e:  # noqa: BLE001 — malformed files raise MutagenError, IndexError, struct.error, …
             errors.append(f"{cls.__name__}: {e or type(e).__name__}")
     what = "an Ogg Vorbis or Ogg Opus" if kind == "ogg" else f"a readable {kind.upper()}"
-    raise RenderError(f"{path}: not {what} file: {'; '.join(errors)}")
+    raise InputError(f"{path}: not {what} file: {'; '.join(errors)}")
 
 
 def describe_lossy(path: Path, kind: str) -> dict:
@@ -243,7 +244,7 @@ def describe(path: Path, measure: bool = True) -> dict:
             try:
                 measured = measure_blocks(soundfile_blocks(path), rate_hz, channels)
             except (RuntimeError, sf.LibsndfileError) as e:
-                raise RenderError(f"{path}: cannot decode the {kind.upper()} audio: {e}") from None
+                raise InputError(f"{path}: cannot decode the {kind.upper()} audio: {e}") from None
             if measured["n_frames"] != info["n_frames"]:
                 info["warnings"].append(f"decoded {measured['n_frames']} frames, the header says {info['n_frames']}")
         else:

@@ -1,5 +1,6 @@
 """The command line through click's CliRunner: renders, listings, and every kind of score error."""
 
+import os
 import re
 
 import pytest
@@ -207,7 +208,19 @@ def test_info_describes_a_rendered_file_and_a_score(good, tmp_path):
 
 def test_info_on_a_missing_file_is_a_clear_error(tmp_path):
     result = run("info", tmp_path / "nope.wav")
-    assert result.exit_code != 0 and "nope.wav" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "nope.wav" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["fifo", "text", "empty"])
+def test_info_on_a_file_that_is_not_audio_is_bad_input_exit_2(tmp_path, kind):
+    path = tmp_path / "x.wav"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_bytes(b"RIFF but not really a wave file" if kind == "text" else b"")
+    result = run("info", path)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: ") and "x.wav" in result.output and result.output.count("\n") == 1
 
 
 def test_the_readme_documents_every_score_key():
