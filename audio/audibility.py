@@ -305,19 +305,17 @@ def warnings(report: dict, where: str = "") -> list[str]:
         if layer["audible"]:
             continue
         band = layer["band_hz"]
-        parts = [f"{_show(layer['under_voice_db'])} dB under the voice"]
-        if band:
-            parts.append(f"{_show(layer['band_margin_db'])} dB against the rest of the mix in its own band "
+        parts = []  # a level too short or quiet to gate (BS.1770's 400 ms blocks) is left out, not shown as "?"
+        if layer["under_voice_db"] is not None:
+            parts.append(f"{layer['under_voice_db']:.1f} dB under the voice")
+        if band and layer["band_margin_db"] is not None:
+            parts.append(f"{layer['band_margin_db']:.1f} dB against the rest of the mix in its own band "
                          f"({band[0]}–{band[1]} Hz)")
         parts.append(f"heard in {100 * layer['heard_fraction']:.1f} % of it")
         out.append(f"{where + ': ' if where else ''}layer \"{layer['name']}\" is inaudible over its whole span "
                    f"({layer['start_s']:.1f}–{layer['end_s']:.1f} s): " + ", ".join(parts)
                    + "; raise its gain_db, or lower what covers it")
     return out
-
-
-def _show(v) -> str:
-    return "?" if v is None else f"{v:.1f}"
 
 
 def _integrated(step_power, keep: np.ndarray | None = None) -> float | None:

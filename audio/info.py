@@ -21,7 +21,7 @@ import numpy as np
 
 from audio import manifest
 from audio.clock import clock
-from audio.errors import InputError, RenderError
+from audio.errors import InputError
 from audio.files import ffmpeg, reading, riff
 from audio.files import tags as file_tags
 from audio.files.fsname import sndfile_name

@@ -153,3 +153,11 @@ def test_a_tone_under_the_threshold_in_quiet_is_not_heard():
     # nothing covers it, but at -110 dB under the target loudness it is below the threshold of hearing
     assert heard_fraction(-200, -130, 1000) == 0.0
     assert heard_fraction(-200, -60, 1000) > 0.95
+
+
+def test_an_inaudible_layer_warning_leaves_out_a_level_too_short_to_measure():
+    layer = {"name": "blip", "audible": False, "band_hz": [0, 100], "under_voice_db": None, "band_margin_db": -26.9,
+             "heard_fraction": 0.0, "start_s": 0.5, "end_s": 1.3}
+    (line,) = audibility.warnings({"layers": [layer]}, "x.toml")
+    assert "?" not in line and "under the voice" not in line
+    assert line.startswith('x.toml: layer "blip" is inaudible over its whole span (0.5–1.3 s): -26.9 dB against')

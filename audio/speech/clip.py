@@ -23,8 +23,9 @@ CHUNK_CHARS = 120  # a sentence that fails whole is spoken in clause chunks of a
 CHUNK_GAP_S = 0.12  # silence between the chunks of a split sentence, about a comma's pause
 # espeak-ng segfaults on one utterance from about 21,700 characters (measured alike for a sentence
 # of words and a single word: 21,640 characters start, 21,757 crash at once) and its time grows with
-# the square of the length (a sentence of 20,000 characters: 48 s). A longer sentence is handed to an engine in clause chunks of at
-# most this many characters, a tenth of that; a word cannot be cut (score.MAX_WORD_CHARS bounds it).
+# the square of the length (a sentence of 20,000 characters: 48 s). A longer sentence is handed to
+# an engine in clause chunks of at most this many characters, a tenth of that; a word cannot be cut
+# (score.MAX_WORD_CHARS bounds it).
 MAX_UTTERANCE_CHARS = 2000
 SILENCE_THRESHOLD = 10 ** (-50 / 20)  # a clip's leading and trailing samples below −50 dBFS are trimmed
 ONSET_MARGIN_S = 0.005
