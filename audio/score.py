@@ -29,7 +29,7 @@ MAX_LAYERS = 64
 MAX_CUES = 2000
 MAX_CHAPTERS = 999  # Vorbis comments number chapters CHAPTER001 .. CHAPTER999
 MAX_TEXT_BYTES = 1_000_000
-MAX_SCORE_BYTES = 10_000_000
+MAX_SCORE_BYTES = 2_000_000  # every array at its cap is about 1 MB; parsing 2 MB takes under a second
 MAX_WORD_CHARS = 1000  # a word cannot be split into utterances the engine survives (clip.MAX_UTTERANCE_CHARS)
 MAX_SENTENCES = 10 * MAX_CUES  # 20,000 sentences in a text
 
