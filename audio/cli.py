@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from audio import __version__
-from audio.errors import PieceError, ScoreError, printable
+from audio.errors import PieceError, ScoreError, printable, score_error
 
 log = logging.getLogger("audio")
 
@@ -268,7 +268,6 @@ class _Phases:
 def _check_picture(request: _Request, formats: tuple, file: str):
     """--picture draws from the written WAV or FLAC: refused before any work when neither is written."""
     if request.picture and not {"wav", "flac"} & set(formats):
-        from audio.errors import score_error
         given = "--format" if request.fmts else "master.formats"
         raise score_error(file, "--picture", f"the picture is drawn from the WAV or FLAC, and {given} gives "
                           f"{','.join(formats)}; add wav or flac (e.g. --format {','.join(formats)},flac)")
