@@ -267,7 +267,8 @@ class _Phases:
 
 def _check_picture(request: _Request, formats: tuple, file: str):
     """--picture draws from the written WAV or FLAC: refused before any work when neither is written."""
-    if request.picture and not {"wav", "flac"} & set(formats):
+    from audio import outputs
+    if request.picture and not outputs.can_draw_picture(formats):
         given = "--format" if request.fmts else "master.formats"
         raise score_error(file, "--picture", f"the picture is drawn from the WAV or FLAC, and {given} gives "
                           f"{','.join(formats)}; add wav or flac (e.g. --format {','.join(formats)},flac)")

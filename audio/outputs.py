@@ -17,6 +17,12 @@ from audio.files.staging import safe_name
 
 CAPTION_SUFFIXES = (".srt", ".vtt", ".transcript.json", ".chapters.json")
 VOICE_STEM = "voice"  # the voice's stem (and its name in the audibility report): no layer may clean to it
+PICTURE_SOURCES = ("wav", "flac")  # --picture draws from the written file: one of these must be among the formats
+
+
+def can_draw_picture(formats) -> bool:
+    """Whether a render writing ``formats`` has a file to draw its picture from."""
+    return bool(set(PICTURE_SOURCES) & set(formats))
 
 
 def stem_path(out_dir: Path, name: str, part: str) -> Path:

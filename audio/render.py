@@ -119,7 +119,7 @@ def _check_request(plan: Plan, out_dir: Path, formats, picture: bool) -> tuple:
         if plan.loop.seamless and not export.FORMATS[fmt].loops:
             raise RenderError(f"{plan.name}: {fmt} cannot loop without a gap (the encoder pads the start and end); "
                               "choose wav, flac, ogg or opus for a loop")
-    if picture and not {"wav", "flac"} & set(formats):
+    if picture and not outputs.can_draw_picture(formats):
         raise RenderError(f"{plan.name}: a picture is drawn from the WAV or FLAC; add one of them to the formats")
     return formats
 
